@@ -1,0 +1,395 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hushepr/hush/internal/hetu"
+	"github.com/hushepr/hush/internal/hush"
+)
+
+// NoteTypeSystem is the code system of Hush note types in
+// DocumentReference.type.
+const NoteTypeSystem = "urn:hush:note-type"
+
+// GuardianSystem and GuardianCode mark a Patient.contact as a guardian.
+const (
+	GuardianSystem = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+	GuardianCode   = "GUARD"
+)
+
+type operationOutcome struct {
+	ResourceType string    `json:"resourceType"`
+	Issue        []ooIssue `json:"issue"`
+}
+
+type ooIssue struct {
+	Severity    string `json:"severity"`
+	Code        string `json:"code"`
+	Diagnostics string `json:"diagnostics,omitempty"`
+}
+
+type meta struct {
+	VersionID   string `json:"versionId,omitempty"`
+	LastUpdated string `json:"lastUpdated,omitempty"`
+}
+
+type reference struct {
+	Reference string `json:"reference,omitempty"`
+	Display   string `json:"display,omitempty"`
+}
+
+type coding struct {
+	System  string `json:"system,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Display string `json:"display,omitempty"`
+}
+
+type codeableConcept struct {
+	Coding []coding `json:"coding,omitempty"`
+	Text   string   `json:"text,omitempty"`
+}
+
+type identifier struct {
+	Use    string `json:"use,omitempty"`
+	System string `json:"system,omitempty"`
+	Value  string `json:"value,omitempty"`
+}
+
+type humanName struct {
+	Use    string   `json:"use,omitempty"`
+	Text   string   `json:"text,omitempty"`
+	Family string   `json:"family,omitempty"`
+	Given  []string `json:"given,omitempty"`
+}
+
+type contactPoint struct {
+	System string `json:"system,omitempty"`
+	Value  string `json:"value,omitempty"`
+	Use    string `json:"use,omitempty"`
+}
+
+type patientContact struct {
+	Relationship []codeableConcept `json:"relationship,omitempty"`
+	Name         *humanName        `json:"name,omitempty"`
+	Telecom      []contactPoint    `json:"telecom,omitempty"`
+}
+
+// patientResource is FHIR R4 Patient, the elements Hush keeps.
+type patientResource struct {
+	ResourceType        string           `json:"resourceType"`
+	ID                  string           `json:"id,omitempty"`
+	Meta                *meta            `json:"meta,omitempty"`
+	Text                json.RawMessage  `json:"text,omitempty"`
+	Active              *bool            `json:"active,omitempty"`
+	Identifier          []identifier     `json:"identifier,omitempty"`
+	Name                []humanName      `json:"name,omitempty"`
+	Telecom             []contactPoint   `json:"telecom,omitempty"`
+	Gender              string           `json:"gender,omitempty"`
+	BirthDate           string           `json:"birthDate,omitempty"`
+	Contact             []patientContact `json:"contact,omitempty"`
+	GeneralPractitioner []reference      `json:"generalPractitioner,omitempty"`
+}
+
+type practitionerResource struct {
+	ResourceType  string          `json:"resourceType"`
+	ID            string          `json:"id"`
+	Active        bool            `json:"active"`
+	Name          []humanName     `json:"name"`
+	Telecom       []contactPoint  `json:"telecom,omitempty"`
+	Qualification []qualification `json:"qualification,omitempty"`
+}
+
+type qualification struct {
+	Code codeableConcept `json:"code"`
+}
+
+type attachment struct {
+	ContentType string `json:"contentType,omitempty"`
+	Data        []byte `json:"data,omitempty"`
+	Title       string `json:"title,omitempty"`
+	Creation    string `json:"creation,omitempty"`
+}
+
+type docContent struct {
+	Attachment attachment `json:"attachment"`
+}
+
+type relatesTo struct {
+	Code   string    `json:"code"`
+	Target reference `json:"target"`
+}
+
+// documentReference is FHIR R4 DocumentReference, carrying one note version.
+type documentReference struct {
+	ResourceType string            `json:"resourceType"`
+	ID           string            `json:"id,omitempty"`
+	Meta         *meta             `json:"meta,omitempty"`
+	Text         json.RawMessage   `json:"text,omitempty"`
+	Status       string            `json:"status,omitempty"`
+	DocStatus    string            `json:"docStatus,omitempty"`
+	Type         *codeableConcept  `json:"type,omitempty"`
+	Category     []codeableConcept `json:"category,omitempty"`
+	Subject      *reference        `json:"subject,omitempty"`
+	Date         string            `json:"date,omitempty"`
+	Author       []reference       `json:"author,omitempty"`
+	Description  string            `json:"description,omitempty"`
+	RelatesTo    []relatesTo       `json:"relatesTo,omitempty"`
+	Content      []docContent      `json:"content,omitempty"`
+}
+
+type careTeamParticipant struct {
+	Role   []codeableConcept `json:"role,omitempty"`
+	Member *reference        `json:"member,omitempty"`
+}
+
+type careTeamResource struct {
+	ResourceType string                `json:"resourceType"`
+	ID           string                `json:"id,omitempty"`
+	Meta         *meta                 `json:"meta,omitempty"`
+	Text         json.RawMessage       `json:"text,omitempty"`
+	Status       string                `json:"status,omitempty"`
+	Subject      *reference            `json:"subject,omitempty"`
+	Participant  []careTeamParticipant `json:"participant,omitempty"`
+}
+
+type bundleEntry struct {
+	FullURL  string `json:"fullUrl,omitempty"`
+	Resource any    `json:"resource"`
+}
+
+type bundle struct {
+	ResourceType string        `json:"resourceType"`
+	Type         string        `json:"type"`
+	Total        int           `json:"total"`
+	Entry        []bundleEntry `json:"entry,omitempty"`
+}
+
+var safeField = regexp.MustCompile(`^[A-Za-z_.\[\]0-9]{1,60}$`)
+
+// decode reads one JSON resource of the given type. Its errors say what is
+// wrong in terms of the schema (a field name, a byte offset), never by
+// quoting the input.
+func decode(r io.Reader, resourceType string, v any) error {
+	body, err := io.ReadAll(r)
+	if err != nil {
+		var mbe interface{ Error() string }
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return hush.Errorf(hush.EINVALID, "could not read the request body")
+	}
+	var probe struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return decodeError(err)
+	}
+	if probe.ResourceType != resourceType {
+		return hush.Errorf(hush.EINVALID, "resourceType must be %s", resourceType)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return hush.Errorf(hush.EINVALID, "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var ce base64.CorruptInputError
+	switch {
+	case errors.As(err, &se):
+		return hush.Errorf(hush.EINVALID, "the body is not valid JSON (error at byte %d)", se.Offset)
+	case errors.As(err, &te):
+		if safeField.MatchString(te.Field) {
+			return hush.Errorf(hush.EINVALID, "field %s must be a JSON %s", te.Field, jsonKind(te.Type.Kind().String()))
+		}
+		return hush.Errorf(hush.EINVALID, "a field has the wrong JSON type")
+	case errors.As(err, &ce):
+		return hush.Errorf(hush.EINVALID, "attachment data must be base64")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return hush.Errorf(hush.EINVALID, "the body is empty or cut short")
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		if safeField.MatchString(name) {
+			return hush.Errorf(hush.EINVALID, "unknown field %s", name)
+		}
+		return hush.Errorf(hush.EINVALID, "the body has an unknown field")
+	}
+	return hush.Wrap(hush.EINVALID, "the body is not a valid resource", nil)
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "slice":
+		return "array"
+	case "struct", "map":
+		return "object"
+	case "bool":
+		return "boolean"
+	case "int", "int64", "float64", "uint8":
+		return "number"
+	}
+	return "value of another type"
+}
+
+func fhirTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// refID extracts the id from "Type/id" (or a bare id).
+func refID(ref, typ string) (string, error) {
+	id, ok := strings.CutPrefix(ref, typ+"/")
+	if !ok || !validID(id) {
+		return "", hush.Errorf(hush.EINVALID, "reference must be %s/<id>", typ)
+	}
+	return id, nil
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+func validID(id string) bool { return idPattern.MatchString(id) }
+
+func toPatient(in patientResource) (hush.Patient, []string, error) {
+	var p hush.Patient
+	if len(in.Name) != 1 {
+		return p, nil, hush.Errorf(hush.EINVALID, "a patient needs exactly one name")
+	}
+	p.Family, p.Given = in.Name[0].Family, in.Name[0].Given
+	p.BirthDate, p.Gender = in.BirthDate, in.Gender
+	for _, id := range in.Identifier {
+		if id.System != hetu.System {
+			return p, nil, hush.Errorf(hush.EINVALID, "identifier system must be %s (Finnish personal identity code)", hetu.System)
+		}
+		if p.HETU != "" {
+			return p, nil, hush.Errorf(hush.EINVALID, "at most one identity code")
+		}
+		if id.Value == "" {
+			return p, nil, hush.Errorf(hush.EINVALID, "identifier value is empty")
+		}
+		p.HETU = id.Value
+	}
+	p.Telecom = toContacts(in.Telecom)
+	for _, c := range in.Contact {
+		guardian := false
+		for _, rel := range c.Relationship {
+			for _, cd := range rel.Coding {
+				if cd.System == GuardianSystem && cd.Code == GuardianCode {
+					guardian = true
+				}
+			}
+		}
+		if !guardian {
+			return p, nil, hush.Errorf(hush.EINVALID, "contact must be a guardian (relationship %s|%s)", GuardianSystem, GuardianCode)
+		}
+		if c.Name == nil {
+			return p, nil, hush.Errorf(hush.EINVALID, "a guardian needs a name")
+		}
+		name := c.Name.Text
+		if name == "" {
+			name = strings.TrimSpace(strings.Join(append(append([]string{}, c.Name.Given...), c.Name.Family), " "))
+		}
+		p.Guardians = append(p.Guardians, hush.Guardian{Name: name, Relation: "guardian", Telecom: toContacts(c.Telecom)})
+	}
+	var clinicians []string
+	for _, gp := range in.GeneralPractitioner {
+		id, err := refID(gp.Reference, "Practitioner")
+		if err != nil {
+			return p, nil, err
+		}
+		clinicians = append(clinicians, id)
+	}
+	return p, clinicians, nil
+}
+
+func toContacts(in []contactPoint) []hush.ContactPoint {
+	var out []hush.ContactPoint
+	for _, t := range in {
+		out = append(out, hush.ContactPoint{System: t.System, Value: t.Value, Use: t.Use})
+	}
+	return out
+}
+
+func fromContacts(in []hush.ContactPoint) []contactPoint {
+	var out []contactPoint
+	for _, t := range in {
+		out = append(out, contactPoint{System: t.System, Value: t.Value, Use: t.Use})
+	}
+	return out
+}
+
+func fromPatient(p hush.Patient) patientResource {
+	out := patientResource{
+		ResourceType: "Patient",
+		ID:           p.ID,
+		Meta:         &meta{VersionID: "1", LastUpdated: fhirTime(p.CreatedAt)},
+		Name:         []humanName{{Use: "official", Family: p.Family, Given: p.Given}},
+		Telecom:      fromContacts(p.Telecom),
+		Gender:       p.Gender,
+		BirthDate:    p.BirthDate,
+	}
+	if p.HETU != "" {
+		out.Identifier = []identifier{{Use: "official", System: hetu.System, Value: p.HETU}}
+	}
+	for _, g := range p.Guardians {
+		out.Contact = append(out.Contact, patientContact{
+			Relationship: []codeableConcept{{Coding: []coding{{System: GuardianSystem, Code: GuardianCode, Display: "guardian"}}}},
+			Name:         &humanName{Text: g.Name},
+			Telecom:      fromContacts(g.Telecom),
+		})
+	}
+	return out
+}
+
+func fromUser(u hush.User) practitionerResource {
+	return practitionerResource{
+		ResourceType:  "Practitioner",
+		ID:            u.ID,
+		Active:        u.Active,
+		Name:          []humanName{{Text: u.Name}},
+		Telecom:       []contactPoint{{System: "email", Value: u.Email, Use: "work"}},
+		Qualification: []qualification{{Code: codeableConcept{Coding: []coding{{System: "urn:hush:role", Code: string(u.Role)}}, Text: string(u.Role)}}},
+	}
+}
+
+func fromNote(n hush.Note) documentReference {
+	d := documentReference{
+		ResourceType: "DocumentReference",
+		ID:           n.ID,
+		Meta:         &meta{VersionID: fmt.Sprint(n.Version), LastUpdated: fhirTime(n.CreatedAt)},
+		Status:       "current",
+		DocStatus:    string(n.Status),
+		Type:         &codeableConcept{Coding: []coding{{System: NoteTypeSystem, Code: string(n.Kind)}}, Text: string(n.Kind) + " note"},
+		Subject:      &reference{Reference: "Patient/" + n.PatientID},
+		Date:         fhirTime(n.CreatedAt),
+		Author:       []reference{{Reference: "Practitioner/" + n.AuthorID}},
+		Description:  n.Title,
+		Content:      []docContent{{Attachment: attachment{ContentType: "text/plain; charset=utf-8", Data: []byte(n.Text)}}},
+	}
+	if n.Version > 1 && n.Status == hush.StatusAmended {
+		d.RelatesTo = []relatesTo{{Code: "replaces", Target: reference{Reference: fmt.Sprintf("DocumentReference/%s/_history/%d", n.ID, n.Version-1)}}}
+	}
+	return d
+}
+
+func searchset(base string, resources []any, ids []string) bundle {
+	b := bundle{ResourceType: "Bundle", Type: "searchset", Total: len(resources)}
+	for i, r := range resources {
+		b.Entry = append(b.Entry, bundleEntry{FullURL: base + "/" + ids[i], Resource: r})
+	}
+	return b
+}

@@ -1,0 +1,240 @@
+// Package api serves Hush's FHIR R4 JSON API under /fhir/R4 with bearer
+// tokens.
+//
+// # Rules of this surface
+//
+// Requests authenticate with "Authorization: Bearer hush_…" only; there
+// are no cookies, so cross-site requests carry no authority, and form posts
+// are rejected (a body must be application/fhir+json or application/json).
+// Bodies are capped at MaxBody. Errors are FHIR OperationOutcome resources
+// whose text comes from hush.ErrorMessage: never an error's raw text, which
+// could carry personal data. The access log records a random request id, the
+// route pattern (never the URL, whose query may hold a name), the actor id,
+// the status and the duration.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hushepr/hush/internal/clinic"
+	"github.com/hushepr/hush/internal/hush"
+)
+
+// MaxBody is the largest request body accepted (1 MiB: a 256 KiB note is
+// about 350 KiB in base64).
+const MaxBody = 1 << 20
+
+// Server is the API handler.
+type Server struct {
+	c   *clinic.Clinic
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns the API handler for c, logging to log.
+func New(c *clinic.Clinic, log *slog.Logger) *Server {
+	s := &Server{c: c, log: log, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) routes() {
+	const p = "/fhir/R4"
+	s.mux.HandleFunc("GET "+p+"/metadata", s.public(s.metadata))
+	s.handle("POST "+p+"/Patient", s.createPatient)
+	s.handle("GET "+p+"/Patient/{id}", s.readPatient)
+	s.handle("GET "+p+"/Patient", s.searchPatients)
+	s.handle("GET "+p+"/Practitioner/{id}", s.readPractitioner)
+	s.handle("GET "+p+"/Practitioner", s.searchPractitioners)
+	s.handle("POST "+p+"/DocumentReference", s.createNote)
+	s.handle("GET "+p+"/DocumentReference/{id}", s.readNote)
+	s.handle("GET "+p+"/DocumentReference/{id}/_history/{vid}", s.readNoteVersion)
+	s.handle("GET "+p+"/DocumentReference/{id}/_history", s.noteHistory)
+	s.handle("PUT "+p+"/DocumentReference/{id}", s.updateNote)
+	s.handle("GET "+p+"/DocumentReference", s.searchNotes)
+	s.handle("POST "+p+"/CareTeam", s.createCareTeam)
+	s.handle("PUT "+p+"/CareTeam/{id}", s.updateCareTeam)
+	s.handle("GET "+p+"/CareTeam/{id}", s.readCareTeam)
+	s.handle("GET "+p+"/CareTeam", s.searchCareTeam)
+	s.mux.HandleFunc("/", s.public(func(w http.ResponseWriter, r *http.Request) error {
+		if r.URL.Path == "/" && r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, err := w.Write([]byte("Hush is running. The FHIR R4 API is at /fhir/R4 (see /fhir/R4/metadata). The web app comes with a later release.\n"))
+			return err
+		}
+		return hush.Errorf(hush.ENOTFOUND, "no such endpoint")
+	}))
+}
+
+// ServeHTTP implements http.Handler with the security headers every
+// response carries.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	s.mux.ServeHTTP(w, r)
+}
+
+type ctxKey int
+
+const reqIDKey ctxKey = 0
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// public wraps a handler that needs no token.
+func (s *Server) public(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, h, false) }
+}
+
+// handle registers a handler that needs a valid bearer token.
+func (s *Server) handle(pattern string, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, h, true) })
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handlerFunc, auth bool) {
+	start := time.Now()
+	var idb [8]byte
+	rand.Read(idb[:])
+	reqID := hex.EncodeToString(idb[:])
+	sw := &statusWriter{ResponseWriter: w}
+	sw.Header().Set("X-Request-Id", reqID)
+	ctx := context.WithValue(r.Context(), reqIDKey, reqID)
+	actorID := ""
+	err := func() error {
+		if auth {
+			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok {
+				return hush.Errorf(hush.EUNAUTHORIZED, "send an API token as Authorization: Bearer")
+			}
+			a, err := s.c.Authenticate(ctx, strings.TrimSpace(tok))
+			if err != nil {
+				return err
+			}
+			actorID = a.UserID
+			ctx = hush.WithActor(ctx, a)
+		}
+		if r.Method == http.MethodPost || r.Method == http.MethodPut {
+			mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if mt != "application/fhir+json" && mt != "application/json" {
+				return &hush.Error{Code: errUnsupported, Message: "send the body as application/fhir+json"}
+			}
+			r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
+		}
+		return h(sw, r.WithContext(ctx))
+	}()
+	if err != nil {
+		s.writeError(sw, err)
+	}
+	attrs := []any{"req", reqID, "method", r.Method, "route", r.Pattern, "status", sw.status, "ms", time.Since(start).Milliseconds()}
+	if actorID != "" {
+		attrs = append(attrs, "actor", actorID)
+	}
+	if err != nil {
+		// Only the code and the safe message: wrapped detail may quote input.
+		attrs = append(attrs, "code", hush.ErrorCode(err), "error", hush.ErrorMessage(err))
+		if hush.ErrorCode(err) == hush.EINTERNAL {
+			s.log.Error("request failed", append(attrs, "detail", detail(err))...)
+			return
+		}
+	}
+	s.log.Info("request", attrs...)
+}
+
+// detail is the operator-only text of an internal error. Internal errors come
+// from storage and crypto, not from request content.
+func detail(err error) string {
+	var he *hush.Error
+	if errors.As(err, &he) && he.Err != nil {
+		return he.Err.Error()
+	}
+	return err.Error()
+}
+
+const errUnsupported = "unsupported_media_type"
+
+var statusOf = map[string]int{
+	hush.EINVALID:      http.StatusBadRequest,
+	hush.ENOTFOUND:     http.StatusNotFound,
+	hush.ECONFLICT:     http.StatusConflict,
+	hush.EFORBIDDEN:    http.StatusForbidden,
+	hush.EUNAUTHORIZED: http.StatusUnauthorized,
+	hush.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	errUnsupported:     http.StatusUnsupportedMediaType,
+	errUnprocessable:   http.StatusUnprocessableEntity,
+}
+
+// FHIR OperationOutcome issue codes.
+var issueOf = map[string]string{
+	hush.EINVALID:      "invalid",
+	hush.ENOTFOUND:     "not-found",
+	hush.ECONFLICT:     "conflict",
+	hush.EFORBIDDEN:    "forbidden",
+	hush.EUNAUTHORIZED: "login",
+	hush.ETOOLARGE:     "too-long",
+	errUnsupported:     "not-supported",
+	errUnprocessable:   "business-rule",
+}
+
+const errUnprocessable = "unprocessable"
+
+func (s *Server) writeError(w http.ResponseWriter, err error) {
+	code := hush.ErrorCode(err)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		code, err = hush.ETOOLARGE, hush.Errorf(hush.ETOOLARGE, "request body is over %d bytes", MaxBody)
+	}
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	issue := issueOf[code]
+	if issue == "" {
+		issue = "exception"
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hush"`)
+	}
+	writeJSON(w, status, operationOutcome{
+		ResourceType: "OperationOutcome",
+		Issue:        []ooIssue{{Severity: "error", Code: issue, Diagnostics: hush.ErrorMessage(err)}},
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

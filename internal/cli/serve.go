@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hushepr/hush/internal/api"
+	"github.com/hushepr/hush/internal/clinic"
+)
+
+func runServe(ctx context.Context, env Env, args []string) error {
+	fs := flagSet("serve", env)
+	var c common
+	c.register(fs, env)
+	addr := fs.String("addr", "127.0.0.1:8443", "HTTPS listen address")
+	certFile := fs.String("tls-cert", "", "PEM certificate (default: the self-signed one made at init)")
+	keyFile := fs.String("tls-key", "", "PEM private key for --tls-cert")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	disableCoreDumps()
+	cl, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var cert tls.Certificate
+	if *certFile != "" || *keyFile != "" {
+		cert, err = tls.LoadX509KeyPair(*certFile, *keyFile)
+	} else {
+		cert, err = storedCert(ctx, cl)
+	}
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
+	return serve(ctx, env, cl, c.data, *addr, cert)
+}
+
+func storedCert(ctx context.Context, cl *clinic.Clinic) (tls.Certificate, error) {
+	certPEM, keyPEM, err := cl.TLS(ctx)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	defer clear(keyPEM)
+	return tls.X509KeyPair(certPEM, keyPEM)
+}
+
+// openLog opens the server log inside the data directory: logs go nowhere
+// else, and carry only ids, routes, statuses and safe messages.
+func openLog(dataDir string) (*os.File, error) {
+	dir := filepath.Join(dataDir, "log")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(filepath.Join(dir, "hush.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+}
+
+// serve runs the HTTPS server until ctx is done. It prints
+// "serving https://ADDR" once it listens.
+func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string, cert tls.Certificate) error {
+	lf, err := openLog(dataDir)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	log := slog.New(slog.NewJSONHandler(io.MultiWriter(lf, env.Stderr), nil))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           api.New(cl, log),
+		TLSConfig:         tlsConfig(cert),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("serving", "addr", ln.Addr().String())
+	fmt.Fprintf(env.Stdout, "serving https://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	log.Info("stopped")
+	return err
+}

@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hushepr/hush/internal/clinic"
+	"github.com/hushepr/hush/internal/hush"
+)
+
+func runUser(ctx context.Context, env Env, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: hush user add|list|deactivate", ErrUsage)
+	}
+	fs := flagSet("user "+args[0], env)
+	var c common
+	c.register(fs, env)
+	switch args[0] {
+	case "add":
+		email := fs.String("email", "", "email (the sign-in name)")
+		name := fs.String("name", "", "full name")
+		role := fs.String("role", "", "clinician, reception or admin")
+		pwFile := fs.String("password-file", "", "file holding the password (or env HUSH_PASSWORD)")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		r, err := hush.ParseRole(*role)
+		if err != nil {
+			return err
+		}
+		pw, err := secret(env, *pwFile, "HUSH_PASSWORD", "password")
+		if err != nil {
+			return err
+		}
+		defer clear(pw)
+		cl, err := c.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		u, err := cl.AddUser(ctx, clinic.NewUser{Email: *email, Name: *name, Role: r, Password: pw})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%s\n", u.ID)
+		return nil
+	case "list":
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		cl, err := c.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		us, err := cl.Users(ctx, "")
+		if err != nil {
+			return err
+		}
+		for _, u := range us {
+			state := "active"
+			if !u.Active {
+				state = "deactivated"
+			}
+			fmt.Fprintf(env.Stdout, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Role, state, u.Email, u.Name)
+		}
+		return nil
+	case "deactivate":
+		email := fs.String("email", "", "email of the account to deactivate")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		cl, err := c.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		if err := cl.DeactivateUser(ctx, *email); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, "deactivated; the account's key, tokens and grants are destroyed")
+		return nil
+	}
+	return fmt.Errorf("%w: hush user add|list|deactivate", ErrUsage)
+}

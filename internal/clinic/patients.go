@@ -1,0 +1,407 @@
+package clinic
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/hushepr/hush/internal/hetu"
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/store"
+)
+
+// MaxSearchResults caps one page of a patient search: lists are search-first
+// and paged, so a single request cannot list the whole clinic.
+const MaxSearchResults = 50
+
+// ValidatePatient checks and normalises a patient's directory data.
+func ValidatePatient(p *hush.Patient, today time.Time) error {
+	if err := checkName("family name", p.Family); err != nil {
+		return err
+	}
+	p.Family = strings.TrimSpace(p.Family)
+	if len(p.Given) > 5 {
+		return hush.Errorf(hush.EINVALID, "at most 5 given names")
+	}
+	for i, g := range p.Given {
+		if err := checkName("given name", g); err != nil {
+			return err
+		}
+		p.Given[i] = strings.TrimSpace(g)
+	}
+	if p.HETU != "" {
+		code, err := hetu.Parse(p.HETU)
+		if err != nil {
+			return hush.Wrap(hush.EINVALID, err.Error(), nil)
+		}
+		p.HETU = code.String()
+		bd := code.BirthDate().Format(time.DateOnly)
+		if p.BirthDate != "" && p.BirthDate != bd {
+			return hush.Errorf(hush.EINVALID, "birth date does not match the identity code")
+		}
+		p.BirthDate = bd
+	}
+	if p.BirthDate == "" {
+		return hush.Errorf(hush.EINVALID, "a birth date or an identity code is required")
+	}
+	bd, err := time.Parse(time.DateOnly, p.BirthDate)
+	if err != nil {
+		return hush.Errorf(hush.EINVALID, "birth date must be a date as YYYY-MM-DD")
+	}
+	if bd.After(today) || bd.Year() < 1850 {
+		return hush.Errorf(hush.EINVALID, "birth date is out of range")
+	}
+	switch p.Gender {
+	case "", "male", "female", "other", "unknown":
+	default:
+		return hush.Errorf(hush.EINVALID, "gender must be male, female, other or unknown")
+	}
+	if err := validateTelecom(p.Telecom); err != nil {
+		return err
+	}
+	if len(p.Guardians) > 4 {
+		return hush.Errorf(hush.EINVALID, "at most 4 guardians")
+	}
+	for i := range p.Guardians {
+		g := &p.Guardians[i]
+		if err := checkName("guardian name", g.Name); err != nil {
+			return err
+		}
+		if len(g.Relation) > 100 {
+			return hush.Errorf(hush.EINVALID, "guardian relation is too long")
+		}
+		if err := validateTelecom(g.Telecom); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateTelecom(ts []hush.ContactPoint) error {
+	if len(ts) > 10 {
+		return hush.Errorf(hush.EINVALID, "at most 10 contact points")
+	}
+	for i := range ts {
+		t := &ts[i]
+		t.Value = strings.TrimSpace(t.Value)
+		switch t.Use {
+		case "", "home", "work", "mobile", "temp", "old":
+		default:
+			return hush.Errorf(hush.EINVALID, "contact use must be home, work, mobile, temp or old")
+		}
+		switch t.System {
+		case "phone":
+			digits := 0
+			for _, r := range t.Value {
+				switch {
+				case r >= '0' && r <= '9':
+					digits++
+				case strings.ContainsRune("+-() ", r):
+				default:
+					return hush.Errorf(hush.EINVALID, "phone number may hold only digits, spaces and + - ( )")
+				}
+			}
+			if digits < 5 || len(t.Value) > 30 {
+				return hush.Errorf(hush.EINVALID, "phone number must have 5 to 30 characters")
+			}
+		case "email":
+			e, err := NormalizeEmail(t.Value)
+			if err != nil {
+				return err
+			}
+			t.Value = e
+		default:
+			return hush.Errorf(hush.EINVALID, "contact system must be phone or email")
+		}
+	}
+	return nil
+}
+
+func (c *Clinic) hetuIndex(code string) []byte {
+	return c.idxKey.MAC(seal.AD("hush hetu index v1", code))
+}
+
+func patientAD(id string) []byte { return seal.AD("hush patient directory v1", id) }
+
+// CreatePatient registers a patient and opens their record: a fresh record
+// seed for epoch 1, granted to each clinician of the care team and to the
+// recovery key, then forgotten. A clinician who registers a patient is on the
+// care team; reception and admins must name at least one clinician.
+func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians []string) (hush.Patient, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return hush.Patient{}, err
+	}
+	team := map[string]bool{}
+	for _, id := range clinicians {
+		team[id] = true
+	}
+	if a.Role == hush.RoleClinician {
+		team[a.UserID] = true
+	}
+	if len(team) == 0 {
+		return hush.Patient{}, hush.Errorf(hush.EINVALID, "name the treating clinician (generalPractitioner) when registering a patient")
+	}
+	if len(team) > 20 {
+		return hush.Patient{}, hush.Errorf(hush.EINVALID, "at most 20 clinicians on a care team")
+	}
+	now := c.now()
+	if err := ValidatePatient(&p, now); err != nil {
+		return hush.Patient{}, err
+	}
+	p.ID = newID()
+	p.CreatedAt = now.UTC().Truncate(time.Millisecond)
+	dir, _ := json.Marshal(p)
+	row := store.PatientRow{ID: p.ID, Directory: c.dirKey.Seal(dir, patientAD(p.ID)), CreatedAt: p.CreatedAt.UnixMilli(), CreatedBy: a.UserID}
+	if p.HETU != "" {
+		row.HetuIndex = c.hetuIndex(p.HETU)
+	}
+	seed := seal.NewRecordSeed()
+	defer seed.Wipe()
+	ids := make([]string, 0, len(team))
+	for id := range team {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if p.HETU != "" {
+			if _, err := tx.PatientByHetuIndex(row.HetuIndex); err == nil {
+				return hush.Errorf(hush.ECONFLICT, "a patient with this identity code is already registered")
+			}
+		}
+		if err := tx.InsertPatient(row); err != nil {
+			return err
+		}
+		if err := c.newEpoch(tx, p.ID, 1, seed, ids, now.UnixMilli()); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := tx.AddCareTeam(p.ID, id, a.UserID, now.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return hush.Patient{}, err
+	}
+	if err := c.dir.refresh(ctx); err != nil {
+		return hush.Patient{}, err
+	}
+	return p, nil
+}
+
+// newEpoch stores a record epoch and grants its seed to each clinician and
+// to the recovery key.
+func (c *Clinic) newEpoch(tx *store.Tx, patientID string, epoch int, seed *seal.RecordSeed, clinicians []string, now int64) error {
+	rpub, err := seed.PublicKey()
+	if err != nil {
+		return internal("derive record key", err)
+	}
+	if err := tx.InsertEpoch(patientID, epoch, rpub.Bytes(), now); err != nil {
+		return err
+	}
+	if err := c.grant(tx, patientID, epoch, seed, RecoveryPrincipal, c.recoveryPub, now); err != nil {
+		return err
+	}
+	for _, id := range clinicians {
+		pub, err := c.userPublicKey(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := c.grant(tx, patientID, epoch, seed, userPrincipal(id), pub, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Clinic) grant(tx *store.Tx, patientID string, epoch int, seed *seal.RecordSeed, principal string, to *seal.PublicKey, now int64) error {
+	g, err := seal.SealGrant(to, seal.GrantContext{Record: patientID, Epoch: epoch, Principal: principal}, seed)
+	if err != nil {
+		return internal("seal grant", err)
+	}
+	return tx.InsertGrant(store.GrantRow{PatientID: patientID, Epoch: epoch, Principal: principal, Sealed: g, CreatedAt: now})
+}
+
+// Patient returns a patient's directory entry. Staff of every role may read
+// the directory (reception books, clinicians refer); clinical content is
+// elsewhere and sealed.
+func (c *Clinic) Patient(ctx context.Context, id string) (hush.Patient, error) {
+	if _, err := actor(ctx); err != nil {
+		return hush.Patient{}, err
+	}
+	if p, ok := c.dir.get(id); ok {
+		return p, nil
+	}
+	if err := c.dir.refresh(ctx); err != nil {
+		return hush.Patient{}, err
+	}
+	if p, ok := c.dir.get(id); ok {
+		return p, nil
+	}
+	return hush.Patient{}, hush.Errorf(hush.ENOTFOUND, "patient not found")
+}
+
+// PatientQuery is a directory search. Name matches the start of any word of
+// the patient's names (case-insensitive; every word of the query must
+// match); Identifier matches an identity code exactly, through its blind
+// index.
+type PatientQuery struct {
+	Name       string
+	Identifier string
+}
+
+// SearchPatients returns at most MaxSearchResults matching patients, ordered
+// by family and given name. A query needs a name or an identifier.
+func (c *Clinic) SearchPatients(ctx context.Context, q PatientQuery) ([]hush.Patient, error) {
+	if _, err := actor(ctx); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(q.Name) == "" && q.Identifier == "" {
+		return nil, hush.Errorf(hush.EINVALID, "search by name or identifier")
+	}
+	if len(q.Name) > 200 {
+		return nil, hush.Errorf(hush.EINVALID, "search text is too long")
+	}
+	if err := c.dir.refresh(ctx); err != nil {
+		return nil, err
+	}
+	if q.Identifier != "" {
+		code, err := hetu.Parse(q.Identifier)
+		if err != nil {
+			return nil, hush.Wrap(hush.EINVALID, err.Error(), nil)
+		}
+		var id string
+		err = c.db.Read(ctx, func(tx *store.Tx) error {
+			r, err := tx.PatientByHetuIndex(c.hetuIndex(code.String()))
+			id = r.ID
+			return err
+		})
+		if isNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		p, ok := c.dir.get(id)
+		if !ok || (q.Name != "" && !matchPrefix(q.Name, append([]string{p.Family}, p.Given...)...)) {
+			return nil, nil
+		}
+		return []hush.Patient{p}, nil
+	}
+	return c.dir.search(q.Name, MaxSearchResults), nil
+}
+
+// directory is the patient directory held in memory, decrypted at start and
+// kept current from the database's rowids, so that name search (prefix and
+// all) needs no name index on disk.
+type directory struct {
+	c   *Clinic
+	mu  sync.RWMutex
+	seq int64
+	byID map[string]hush.Patient
+}
+
+func newDirectory(c *Clinic) *directory { return &directory{c: c, byID: map[string]hush.Patient{}} }
+
+func (d *directory) get(id string) (hush.Patient, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	p, ok := d.byID[id]
+	return p, ok
+}
+
+func (d *directory) refresh(ctx context.Context) error {
+	d.mu.RLock()
+	seq := d.seq
+	d.mu.RUnlock()
+	var rows []store.PatientRow
+	err := d.c.db.Read(ctx, func(tx *store.Tx) error {
+		max, err := tx.MaxPatientSeq()
+		if err != nil || max <= seq {
+			return err
+		}
+		rows, err = tx.PatientsAfter(seq)
+		return err
+	})
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range rows {
+		if r.Seq <= d.seq {
+			continue
+		}
+		b, err := d.c.dirKey.Open(r.Directory, patientAD(r.ID))
+		if err != nil {
+			return hush.Wrap(hush.EINTERNAL, "a patient directory entry does not open", err)
+		}
+		var p hush.Patient
+		if err := json.Unmarshal(b, &p); err != nil {
+			return internal("decode directory entry", err)
+		}
+		clear(b)
+		p.ID = r.ID
+		p.CreatedAt = time.UnixMilli(r.CreatedAt).UTC()
+		d.byID[r.ID] = p
+		d.seq = r.Seq
+	}
+	return nil
+}
+
+func (d *directory) search(q string, limit int) []hush.Patient {
+	d.mu.RLock()
+	var out []hush.Patient
+	for _, p := range d.byID {
+		if matchPrefix(q, append([]string{p.Family}, p.Given...)...) {
+			out = append(out, p)
+		}
+	}
+	d.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Family != out[j].Family {
+			return out[i].Family < out[j].Family
+		}
+		return strings.Join(out[i].Given, " ") < strings.Join(out[j].Given, " ")
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+// matchPrefix reports whether every word of q starts some word of fields,
+// ignoring case.
+func matchPrefix(q string, fields ...string) bool {
+	var words []string
+	for _, f := range fields {
+		words = append(words, splitWords(f)...)
+	}
+	qw := splitWords(q)
+	if len(qw) == 0 {
+		return false
+	}
+outer:
+	for _, w := range qw {
+		for _, f := range words {
+			if strings.HasPrefix(f, w) {
+				continue outer
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func splitWords(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return unicode.IsSpace(r) || r == '-' || r == ',' || r == '@' || r == '.'
+	})
+}

@@ -1,0 +1,448 @@
+package clinic
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/store"
+)
+
+// MaxNoteBytes is the largest note text Hush accepts (256 KiB).
+const MaxNoteBytes = 256 << 10
+
+// clinician checks that the actor is a clinician on the patient's care team.
+func (c *Clinic) clinician(tx *store.Tx, a *hush.Actor, patientID string) error {
+	if _, err := tx.PatientByID(patientID); err != nil {
+		return err
+	}
+	if a.Role != hush.RoleClinician {
+		return errNoClinical
+	}
+	ok, err := tx.OnCareTeam(patientID, a.UserID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return hush.Errorf(hush.EFORBIDDEN, "you are not on this patient's care team")
+	}
+	return nil
+}
+
+// seed opens (or takes from the session cache) the record seed of one epoch
+// through the actor's own grant. This is where access is enforced by the
+// cryptography: without a grant sealed to the actor's key there is no seed.
+func (c *Clinic) seed(tx *store.Tx, a *hush.Actor, patientID string, epoch int) (*seal.RecordSeed, error) {
+	if s := a.Session.Get(patientID, epoch); s != nil {
+		return s, nil
+	}
+	if a.Key == nil {
+		return nil, errNoClinical
+	}
+	principal := userPrincipal(a.UserID)
+	g, err := tx.Grant(patientID, epoch, principal)
+	if isNotFound(err) {
+		return nil, hush.Errorf(hush.EFORBIDDEN, "you hold no key to this record")
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, err := a.Key.OpenGrant(seal.GrantContext{Record: patientID, Epoch: epoch, Principal: principal}, g.Sealed)
+	if err != nil {
+		return nil, hush.Wrap(hush.EFORBIDDEN, "you hold no key to this record", err)
+	}
+	a.Session.Put(patientID, epoch, s)
+	return s, nil
+}
+
+type noteBody struct {
+	Title string `json:"title,omitempty"`
+	Text  string `json:"text"`
+}
+
+func noteAD(n store.NoteRow) []byte {
+	return seal.AD("hush note v1", n.PatientID, n.ID, strconv.Itoa(n.Version), strconv.Itoa(n.Epoch), "note", n.Kind, n.Status, n.AuthorID)
+}
+
+// NoteInput is what a clinician writes.
+type NoteInput struct {
+	Kind   hush.NoteKind
+	Status hush.NoteStatus
+	Title  string
+	Text   string
+}
+
+func (in *NoteInput) validate() error {
+	if _, err := hush.ParseNoteKind(string(in.Kind)); err != nil {
+		return err
+	}
+	if len(in.Text) > MaxNoteBytes {
+		return hush.Errorf(hush.ETOOLARGE, "note text is over %d KiB", MaxNoteBytes>>10)
+	}
+	if !utf8.ValidString(in.Text) || !utf8.ValidString(in.Title) {
+		return hush.Errorf(hush.EINVALID, "note text must be UTF-8")
+	}
+	if utf8.RuneCountInString(in.Title) > 200 {
+		return hush.Errorf(hush.EINVALID, "note title must be at most 200 characters")
+	}
+	return nil
+}
+
+// CreateNote writes a note as a draft (preliminary) or signs it at once
+// (final).
+func (c *Clinic) CreateNote(ctx context.Context, patientID string, in NoteInput) (hush.Note, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return hush.Note{}, err
+	}
+	if err := in.validate(); err != nil {
+		return hush.Note{}, err
+	}
+	if in.Status != hush.StatusDraft && in.Status != hush.StatusSigned {
+		return hush.Note{}, hush.Errorf(hush.EINVALID, "a new note is preliminary (draft) or final (signed)")
+	}
+	var n hush.Note
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if err := c.clinician(tx, a, patientID); err != nil {
+			return err
+		}
+		n, err = c.writeNote(tx, a, store.NoteRow{ID: newID(), Version: 1, PatientID: patientID}, in)
+		return err
+	})
+	return n, err
+}
+
+func (c *Clinic) writeNote(tx *store.Tx, a *hush.Actor, row store.NoteRow, in NoteInput) (hush.Note, error) {
+	epoch, err := tx.CurrentEpoch(row.PatientID)
+	if err != nil {
+		return hush.Note{}, err
+	}
+	s, err := c.seed(tx, a, row.PatientID, epoch)
+	if err != nil {
+		return hush.Note{}, err
+	}
+	row.Epoch, row.AuthorID, row.Kind, row.Status = epoch, a.UserID, string(in.Kind), string(in.Status)
+	row.CreatedAt = c.millis()
+	body, _ := json.Marshal(noteBody{Title: in.Title, Text: in.Text})
+	k := s.ContentKey()
+	row.Body = k.Seal(body, noteAD(row))
+	k.Wipe()
+	clear(body)
+	if err := tx.InsertNote(row); err != nil {
+		return hush.Note{}, err
+	}
+	return hush.Note{ID: row.ID, Version: row.Version, PatientID: row.PatientID, AuthorID: row.AuthorID, Kind: in.Kind,
+		Status: in.Status, Title: in.Title, Text: in.Text, CreatedAt: time.UnixMilli(row.CreatedAt).UTC()}, nil
+}
+
+func (c *Clinic) openNote(tx *store.Tx, a *hush.Actor, row store.NoteRow) (hush.Note, error) {
+	s, err := c.seed(tx, a, row.PatientID, row.Epoch)
+	if err != nil {
+		return hush.Note{}, err
+	}
+	k := s.ContentKey()
+	defer k.Wipe()
+	b, err := k.Open(row.Body, noteAD(row))
+	if err != nil {
+		return hush.Note{}, hush.Wrap(hush.EINTERNAL, "a note does not open: it was altered or moved", err)
+	}
+	var body noteBody
+	if err := json.Unmarshal(b, &body); err != nil {
+		return hush.Note{}, internal("decode note", err)
+	}
+	clear(b)
+	return hush.Note{ID: row.ID, Version: row.Version, PatientID: row.PatientID, AuthorID: row.AuthorID, Kind: hush.NoteKind(row.Kind),
+		Status: hush.NoteStatus(row.Status), Title: body.Title, Text: body.Text, CreatedAt: time.UnixMilli(row.CreatedAt).UTC()}, nil
+}
+
+// Note returns a note: its newest version when version is 0.
+func (c *Clinic) Note(ctx context.Context, id string, version int) (hush.Note, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return hush.Note{}, err
+	}
+	var n hush.Note
+	err = c.db.Read(ctx, func(tx *store.Tx) error {
+		row, err := tx.Note(id, version)
+		if err != nil {
+			return err
+		}
+		if err := c.clinician(tx, a, row.PatientID); err != nil {
+			return err
+		}
+		n, err = c.openNote(tx, a, row)
+		return err
+	})
+	return n, err
+}
+
+// Chart returns the newest version of every note of a patient, newest first.
+func (c *Clinic) Chart(ctx context.Context, patientID string) ([]hush.Note, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []hush.Note
+	err = c.db.Read(ctx, func(tx *store.Tx) error {
+		if err := c.clinician(tx, a, patientID); err != nil {
+			return err
+		}
+		rows, err := tx.NotesOf(patientID)
+		if err != nil {
+			return err
+		}
+		out = make([]hush.Note, 0, len(rows))
+		for _, r := range rows {
+			n, err := c.openNote(tx, a, r)
+			if err != nil {
+				return err
+			}
+			out = append(out, n)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// UpdateNote adds a version to a note. A draft may be saved again or signed
+// by its author. A signed note is locked: it changes only by an amendment
+// (status amended), which adds a version and leaves the signed one readable.
+// ifVersion, when not 0, must be the newest version (optimistic locking).
+func (c *Clinic) UpdateNote(ctx context.Context, id string, ifVersion int, in NoteInput) (hush.Note, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return hush.Note{}, err
+	}
+	if err := in.validate(); err != nil {
+		return hush.Note{}, err
+	}
+	var n hush.Note
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		cur, err := tx.Note(id, 0)
+		if err != nil {
+			return err
+		}
+		if err := c.clinician(tx, a, cur.PatientID); err != nil {
+			return err
+		}
+		if ifVersion != 0 && ifVersion != cur.Version {
+			return hush.Errorf(hush.ECONFLICT, "the note changed since you read it (now version %d)", cur.Version)
+		}
+		if string(in.Kind) != cur.Kind {
+			return hush.Errorf(hush.EINVALID, "a note's type cannot change")
+		}
+		if hush.NoteStatus(cur.Status).Locked() {
+			if in.Status != hush.StatusAmended {
+				return hush.Errorf(hush.ECONFLICT, "a signed note cannot be edited; amend it (docStatus amended) to add a new version")
+			}
+		} else {
+			if cur.AuthorID != a.UserID {
+				return hush.Errorf(hush.EFORBIDDEN, "only the author can edit or sign a draft")
+			}
+			if in.Status != hush.StatusDraft && in.Status != hush.StatusSigned {
+				return hush.Errorf(hush.EINVALID, "a draft is saved as preliminary or signed as final")
+			}
+		}
+		n, err = c.writeNote(tx, a, store.NoteRow{ID: cur.ID, Version: cur.Version + 1, PatientID: cur.PatientID}, in)
+		return err
+	})
+	return n, err
+}
+
+// NoteHistory returns every version of a note, oldest first.
+func (c *Clinic) NoteHistory(ctx context.Context, id string) ([]hush.Note, error) {
+	latest, err := c.Note(ctx, id, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := []hush.Note{}
+	for v := 1; v < latest.Version; v++ {
+		n, err := c.Note(ctx, id, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return append(out, latest), nil
+}
+
+// CareTeam returns the ids of the clinicians on a patient's care team.
+func (c *Clinic) CareTeam(ctx context.Context, patientID string) ([]string, error) {
+	if _, err := actor(ctx); err != nil {
+		return nil, err
+	}
+	var ids []string
+	err := c.db.Read(ctx, func(tx *store.Tx) error {
+		if _, err := tx.PatientByID(patientID); err != nil {
+			return err
+		}
+		var err error
+		ids, err = tx.CareTeam(patientID)
+		return err
+	})
+	return ids, err
+}
+
+// SetCareTeam makes a patient's care team exactly want. Only a clinician
+// who holds the record can change it, because a grant is made by opening the
+// record's seeds and sealing them to the newcomer; an admin cannot.
+// Removing a clinician starts a new key epoch granted only to those who stay,
+// and destroys the removed clinician's grants on this record. What they
+// could already open is exposed to them; cryptography cannot take back a key
+// someone has seen.
+func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []string) ([]string, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wantSet := map[string]bool{}
+	for _, id := range want {
+		wantSet[id] = true
+	}
+	if len(wantSet) == 0 {
+		return nil, hush.Errorf(hush.EINVALID, "a care team needs at least one clinician")
+	}
+	if len(wantSet) > 20 {
+		return nil, hush.Errorf(hush.EINVALID, "at most 20 clinicians on a care team")
+	}
+	changed := false
+	var result []string
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if err := c.clinician(tx, a, patientID); err != nil {
+			return err
+		}
+		cur, err := tx.CareTeam(patientID)
+		if err != nil {
+			return err
+		}
+		curSet := map[string]bool{}
+		for _, id := range cur {
+			curSet[id] = true
+		}
+		var add, remove []string
+		for id := range wantSet {
+			if !curSet[id] {
+				add = append(add, id)
+			}
+		}
+		for _, id := range cur {
+			if !wantSet[id] {
+				remove = append(remove, id)
+			}
+		}
+		sort.Strings(add)
+		now := c.millis()
+		if len(add) > 0 {
+			if err := c.grantAll(tx, patientID, add, func(epoch int) (*seal.RecordSeed, error) { return c.seed(tx, a, patientID, epoch) }, a.UserID, now); err != nil {
+				return err
+			}
+		}
+		if len(remove) > 0 {
+			epoch, err := tx.CurrentEpoch(patientID)
+			if err != nil {
+				return err
+			}
+			stay := make([]string, 0, len(wantSet))
+			for id := range wantSet {
+				stay = append(stay, id)
+			}
+			sort.Strings(stay)
+			seed := seal.NewRecordSeed()
+			defer seed.Wipe()
+			if err := c.newEpoch(tx, patientID, epoch+1, seed, stay, now); err != nil {
+				return err
+			}
+			for _, id := range remove {
+				if err := tx.DeleteGrants(patientID, userPrincipal(id)); err != nil {
+					return err
+				}
+				if err := tx.RemoveCareTeam(patientID, id, a.UserID, now); err != nil {
+					return err
+				}
+			}
+		}
+		changed = len(add)+len(remove) > 0
+		result, err = tx.CareTeam(patientID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		c.forgetSeeds(patientID)
+	}
+	return result, nil
+}
+
+// grantAll seals every epoch of a record to each user in add and puts them
+// on the care team. open yields the seed of an epoch.
+func (c *Clinic) grantAll(tx *store.Tx, patientID string, add []string, open func(epoch int) (*seal.RecordSeed, error), by string, now int64) error {
+	last, err := tx.CurrentEpoch(patientID)
+	if err != nil {
+		return err
+	}
+	for _, id := range add {
+		pub, err := c.userPublicKey(tx, id)
+		if err != nil {
+			return err
+		}
+		for e := 1; e <= last; e++ {
+			s, err := open(e)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Grant(patientID, e, userPrincipal(id)); err == nil {
+				continue
+			}
+			if err := c.grant(tx, patientID, e, s, userPrincipal(id), pub, now); err != nil {
+				return err
+			}
+		}
+		if err := tx.AddCareTeam(patientID, id, by, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecoverGrant uses the rebuilt recovery key to grant every epoch of a
+// patient's record to a clinician and put them on the care team: for when
+// the treating clinician left or lost their password.
+func (c *Clinic) RecoverGrant(ctx context.Context, recovery *seal.PrivateKey, patientID, email string) error {
+	if !recovery.Public().Equal(c.recoveryPub) {
+		return hush.Errorf(hush.EFORBIDDEN, "this is not the clinic's recovery key")
+	}
+	u, err := c.UserByEmail(ctx, email)
+	if err != nil {
+		return err
+	}
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if _, err := tx.PatientByID(patientID); err != nil {
+			return err
+		}
+		if ok, err := tx.OnCareTeam(patientID, u.ID); err != nil || ok {
+			if ok {
+				return hush.Errorf(hush.ECONFLICT, "the clinician is already on this patient's care team")
+			}
+			return err
+		}
+		open := func(epoch int) (*seal.RecordSeed, error) {
+			g, err := tx.Grant(patientID, epoch, RecoveryPrincipal)
+			if err != nil {
+				return nil, err
+			}
+			return recovery.OpenGrant(seal.GrantContext{Record: patientID, Epoch: epoch, Principal: RecoveryPrincipal}, g.Sealed)
+		}
+		return c.grantAll(tx, patientID, []string{u.ID}, open, "recovery", c.millis())
+	})
+	if err != nil {
+		return err
+	}
+	c.forgetSeeds(patientID)
+	return nil
+}

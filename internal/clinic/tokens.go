@@ -1,0 +1,224 @@
+package clinic
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/store"
+)
+
+// API tokens look like hush_<id>_<secret>: a 16-byte random id (hex) to find
+// the row and a 32-byte random secret (base64url) that nothing stores. The
+// secret derives (HKDF) a verifier and the key that seals the user's private
+// key under this token.
+const tokenPrefix = "hush_"
+
+// TokenIdle is how long an unlocked token session stays in memory unused.
+const TokenIdle = 15 * time.Minute
+
+// DefaultTokenTTL is a token's lifetime unless the operator says otherwise.
+const DefaultTokenTTL = 90 * 24 * time.Hour
+
+// Token is a created API token.
+type Token struct {
+	ID        string
+	Secret    string // the whole bearer token; shown once
+	ExpiresAt time.Time
+}
+
+type tokenSession struct {
+	actor    *hush.Actor
+	verifier []byte
+	lastUsed time.Time
+}
+
+func (s *tokenSession) wipe() { s.actor.Session.Wipe() }
+
+// CreateToken signs the user in with their password and creates an API token
+// that unlocks their private key. ttl 0 means DefaultTokenTTL.
+func (c *Clinic) CreateToken(ctx context.Context, email string, password []byte, ttl time.Duration) (Token, error) {
+	a, err := c.SignIn(ctx, email, password)
+	if err != nil {
+		return Token{}, err
+	}
+	if ttl <= 0 {
+		ttl = DefaultTokenTTL
+	}
+	var idb [16]byte
+	secret := make([]byte, 32)
+	rand.Read(idb[:])
+	rand.Read(secret)
+	defer clear(secret)
+	id := hex.EncodeToString(idb[:])
+	cred := seal.FromToken(secret, id)
+	defer cred.Wrap.Wipe()
+	now := c.now()
+	exp := now.Add(ttl)
+	row := store.TokenRow{
+		ID:        id,
+		UserID:    a.UserID,
+		Verifier:  c.credMAC.MAC(seal.AD("hush token verifier v1", id, string(cred.Verifier))),
+		SealedKey: seal.SealPrivateKey(a.Key, cred.Wrap, seal.AD("hush user key token v1", a.UserID, id)),
+		CreatedAt: now.UnixMilli(),
+		ExpiresAt: sql.NullInt64{Int64: exp.UnixMilli(), Valid: true},
+	}
+	if err := c.db.ReadWrite(ctx, func(tx *store.Tx) error { return tx.InsertToken(row) }); err != nil {
+		return Token{}, err
+	}
+	return Token{ID: id, Secret: tokenPrefix + id + "_" + base64.RawURLEncoding.EncodeToString(secret), ExpiresAt: exp.UTC()}, nil
+}
+
+// Authenticate resolves a bearer token to an actor with an unlocked key.
+// The token row is read on every call, so a revocation, an expiry or a
+// deactivation takes effect at the next request; the unlocked key is cached
+// for TokenIdle so that HPKE and HKDF do not run on every request.
+func (c *Clinic) Authenticate(ctx context.Context, bearer string) (*hush.Actor, error) {
+	bad := hush.Errorf(hush.EUNAUTHORIZED, "the token is not valid, expired or revoked")
+	rest, ok := strings.CutPrefix(bearer, tokenPrefix)
+	if !ok {
+		return nil, bad
+	}
+	id, secretText, ok := strings.Cut(rest, "_")
+	if !ok || len(id) != 32 {
+		return nil, bad
+	}
+	secret, err := base64.RawURLEncoding.DecodeString(secretText)
+	if err != nil || len(secret) != 32 {
+		return nil, bad
+	}
+	defer clear(secret)
+	var tok store.TokenRow
+	var user store.UserRow
+	err = c.db.Read(ctx, func(tx *store.Tx) error {
+		if tok, err = tx.TokenByID(id); err != nil {
+			return err
+		}
+		user, err = tx.UserByID(tok.UserID)
+		return err
+	})
+	if isNotFound(err) {
+		return nil, bad
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	if tok.RevokedAt.Valid || !user.Active || (tok.ExpiresAt.Valid && now.UnixMilli() >= tok.ExpiresAt.Int64) {
+		c.dropSession(id)
+		return nil, bad
+	}
+	cred := seal.FromToken(secret, id)
+	defer cred.Wrap.Wipe()
+	verifier := c.credMAC.MAC(seal.AD("hush token verifier v1", id, string(cred.Verifier)))
+	if subtle.ConstantTimeCompare(verifier, tok.Verifier) != 1 {
+		return nil, bad
+	}
+	c.mu.Lock()
+	s := c.tokens[id]
+	if s != nil && now.Sub(s.lastUsed) < TokenIdle && subtle.ConstantTimeCompare(s.verifier, verifier) == 1 {
+		s.lastUsed = now
+		c.mu.Unlock()
+		return s.actor, nil
+	}
+	c.mu.Unlock()
+	priv, err := seal.OpenPrivateKey(tok.SealedKey, cred.Wrap, seal.AD("hush user key token v1", user.ID, id))
+	if err != nil {
+		return nil, hush.Wrap(hush.EINTERNAL, "the key sealed under the token does not open", err)
+	}
+	a := &hush.Actor{UserID: user.ID, Role: hush.Role(user.Role), Key: priv, Session: &hush.SeedCache{}}
+	c.mu.Lock()
+	if old := c.tokens[id]; old != nil {
+		old.wipe()
+	}
+	c.tokens[id] = &tokenSession{actor: a, verifier: verifier, lastUsed: now}
+	c.expireSessionsLocked(now)
+	c.mu.Unlock()
+	return a, nil
+}
+
+func (c *Clinic) expireSessionsLocked(now time.Time) {
+	for id, s := range c.tokens {
+		if now.Sub(s.lastUsed) >= TokenIdle {
+			s.wipe()
+			delete(c.tokens, id)
+		}
+	}
+}
+
+func (c *Clinic) dropSession(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.tokens[id]; s != nil {
+		s.wipe()
+		delete(c.tokens, id)
+	}
+}
+
+func (c *Clinic) dropSessionsOf(userID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, s := range c.tokens {
+		if s.actor.UserID == userID {
+			s.wipe()
+			delete(c.tokens, id)
+		}
+	}
+}
+
+// forgetSeeds drops cached seeds of a patient from every session (after a
+// care-team change starts a new epoch).
+func (c *Clinic) forgetSeeds(patientID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.tokens {
+		s.actor.Session.Forget(patientID)
+	}
+}
+
+// RevokeToken revokes a token: the private key sealed under it is erased
+// from the database and its session dropped from memory.
+func (c *Clinic) RevokeToken(ctx context.Context, id string) error {
+	if err := c.db.ReadWrite(ctx, func(tx *store.Tx) error { return tx.RevokeToken(id, c.millis()) }); err != nil {
+		return err
+	}
+	c.dropSession(id)
+	return nil
+}
+
+// TokenInfo describes a token without its secret.
+type TokenInfo struct {
+	ID                              string
+	CreatedAt, ExpiresAt, RevokedAt time.Time
+}
+
+// Tokens lists a user's tokens.
+func (c *Clinic) Tokens(ctx context.Context, email string) ([]TokenInfo, error) {
+	u, err := c.UserByEmail(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	var out []TokenInfo
+	err = c.db.Read(ctx, func(tx *store.Tx) error {
+		rows, err := tx.TokensOf(u.ID)
+		for _, r := range rows {
+			ti := TokenInfo{ID: r.ID, CreatedAt: time.UnixMilli(r.CreatedAt).UTC()}
+			if r.ExpiresAt.Valid {
+				ti.ExpiresAt = time.UnixMilli(r.ExpiresAt.Int64).UTC()
+			}
+			if r.RevokedAt.Valid {
+				ti.RevokedAt = time.UnixMilli(r.RevokedAt.Int64).UTC()
+			}
+			out = append(out, ti)
+		}
+		return err
+	})
+	return out, err
+}

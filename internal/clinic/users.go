@@ -1,0 +1,247 @@
+package clinic
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/store"
+)
+
+// MinPasswordLength is the shortest password Hush accepts. Staff sign in
+// with a second factor too (web app), so length matters more than rules.
+const MinPasswordLength = 12
+
+// NewUser describes an account to create.
+type NewUser struct {
+	Email    string
+	Name     string
+	Role     hush.Role
+	Password []byte
+}
+
+type profile struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// NormalizeEmail lower-cases and trims an email address and checks its shape.
+func NormalizeEmail(s string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(s))
+	at := strings.IndexByte(e, '@')
+	if len(e) > 254 || at < 1 || at == len(e)-1 || strings.ContainsAny(e, " \t\r\n<>,;\"") || strings.Count(e, "@") != 1 || !utf8.ValidString(e) {
+		return "", hush.Errorf(hush.EINVALID, "email address is not valid")
+	}
+	return e, nil
+}
+
+func checkName(what, s string) error {
+	if strings.TrimSpace(s) == "" || utf8.RuneCountInString(s) > 200 || !utf8.ValidString(s) || strings.ContainsAny(s, "\x00\r\n") {
+		return hush.Errorf(hush.EINVALID, "%s must be 1 to 200 characters on one line", what)
+	}
+	return nil
+}
+
+func (c *Clinic) emailIndex(email string) []byte {
+	return c.idxKey.MAC(seal.AD("hush email index v1", email))
+}
+
+func (c *Clinic) pubKeyMAC(userID string, pub []byte) []byte {
+	return c.pubMAC.MAC(seal.AD("hush public key v1", userID, string(pub)))
+}
+
+// AddUser creates a staff account with a fresh key pair sealed under the
+// password. It is an operator action (KEK holder), so it takes no actor.
+func (c *Clinic) AddUser(ctx context.Context, nu NewUser) (hush.User, error) {
+	email, err := NormalizeEmail(nu.Email)
+	if err != nil {
+		return hush.User{}, err
+	}
+	if err := checkName("name", nu.Name); err != nil {
+		return hush.User{}, err
+	}
+	if _, err := hush.ParseRole(string(nu.Role)); err != nil {
+		return hush.User{}, err
+	}
+	if utf8.RuneCount(nu.Password) < MinPasswordLength {
+		return hush.User{}, hush.Errorf(hush.EINVALID, "password must be at least %d characters", MinPasswordLength)
+	}
+	priv, err := seal.GeneratePrivateKey()
+	if err != nil {
+		return hush.User{}, internal("generate key", err)
+	}
+	u := hush.User{ID: newID(), Role: nu.Role, Name: strings.TrimSpace(nu.Name), Email: email, Active: true, CreatedAt: c.now().UTC()}
+	prof, _ := json.Marshal(profile{Name: u.Name, Email: u.Email})
+	pub := priv.Public().Bytes()
+	salt := seal.NewSalt()
+	cred := seal.FromPassword(nu.Password, salt)
+	defer cred.Wrap.Wipe()
+	row := store.UserRow{
+		ID:           u.ID,
+		Role:         string(u.Role),
+		Active:       true,
+		EmailIndex:   c.emailIndex(email),
+		Profile:      c.dirKey.Seal(prof, seal.AD("hush user profile v1", u.ID)),
+		PublicKey:    pub,
+		PublicKeyMAC: c.pubKeyMAC(u.ID, pub),
+		PwSalt:       salt,
+		PwVerifier:   c.credMAC.MAC(seal.AD("hush password verifier v1", u.ID, string(cred.Verifier))),
+		PwKey:        c.credWrap.Seal(seal.SealPrivateKey(priv, cred.Wrap, seal.AD("hush user key password v1", u.ID)), seal.AD("hush user key kek v1", u.ID)),
+		CreatedAt:    u.CreatedAt.UnixMilli(),
+	}
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error { return tx.InsertUser(row) })
+	if hush.ErrorCode(err) == hush.ECONFLICT {
+		return hush.User{}, hush.Errorf(hush.ECONFLICT, "an account with this email already exists")
+	}
+	return u, err
+}
+
+func (c *Clinic) userFromRow(r store.UserRow) (hush.User, error) {
+	b, err := c.dirKey.Open(r.Profile, seal.AD("hush user profile v1", r.ID))
+	if err != nil {
+		return hush.User{}, hush.Wrap(hush.EINTERNAL, "a user profile does not open", err)
+	}
+	var p profile
+	if err := json.Unmarshal(b, &p); err != nil {
+		return hush.User{}, internal("decode profile", err)
+	}
+	return hush.User{ID: r.ID, Role: hush.Role(r.Role), Name: p.Name, Email: p.Email, Active: r.Active, CreatedAt: time.UnixMilli(r.CreatedAt).UTC()}, nil
+}
+
+// User returns a staff account by id. Any signed-in actor may look staff up.
+func (c *Clinic) User(ctx context.Context, id string) (hush.User, error) {
+	var u hush.User
+	err := c.db.Read(ctx, func(tx *store.Tx) error {
+		r, err := tx.UserByID(id)
+		if err != nil {
+			return err
+		}
+		u, err = c.userFromRow(r)
+		return err
+	})
+	return u, err
+}
+
+// UserByEmail returns a staff account by email.
+func (c *Clinic) UserByEmail(ctx context.Context, email string) (hush.User, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return hush.User{}, err
+	}
+	var u hush.User
+	err = c.db.Read(ctx, func(tx *store.Tx) error {
+		r, err := tx.UserByEmailIndex(c.emailIndex(e))
+		if err != nil {
+			return hush.Errorf(hush.ENOTFOUND, "no account with this email")
+		}
+		u, err = c.userFromRow(r)
+		return err
+	})
+	return u, err
+}
+
+// Users returns every staff account, optionally only those whose name or
+// email starts with (any word of) prefix.
+func (c *Clinic) Users(ctx context.Context, prefix string) ([]hush.User, error) {
+	var out []hush.User
+	err := c.db.Read(ctx, func(tx *store.Tx) error {
+		rows, err := tx.Users()
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			u, err := c.userFromRow(r)
+			if err != nil {
+				return err
+			}
+			if prefix == "" || matchPrefix(prefix, u.Name, u.Email) {
+				out = append(out, u)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// userPublicKey returns an active clinician's authenticated public key.
+func (c *Clinic) userPublicKey(tx *store.Tx, userID string) (*seal.PublicKey, error) {
+	r, err := tx.UserByID(userID)
+	if err != nil {
+		return nil, hush.Errorf(hush.EINVALID, "practitioner not found")
+	}
+	if !r.Active || r.Role != string(hush.RoleClinician) {
+		return nil, hush.Errorf(hush.EINVALID, "only an active clinician can be on a care team")
+	}
+	if !c.pubMAC.VerifyMAC(seal.AD("hush public key v1", r.ID, string(r.PublicKey)), r.PublicKeyMAC) {
+		return nil, hush.Errorf(hush.EINTERNAL, "a stored public key failed its integrity check")
+	}
+	return seal.ParsePublicKey(r.PublicKey)
+}
+
+// SignIn checks a password and unseals the user's private key.
+func (c *Clinic) SignIn(ctx context.Context, email string, password []byte) (*hush.Actor, error) {
+	bad := hush.Errorf(hush.EUNAUTHORIZED, "email or password is wrong")
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, bad
+	}
+	var r store.UserRow
+	err = c.db.Read(ctx, func(tx *store.Tx) error {
+		r, err = tx.UserByEmailIndex(c.emailIndex(e))
+		return err
+	})
+	if err != nil || !r.Active {
+		if err != nil && !isNotFound(err) {
+			return nil, err
+		}
+		seal.FromPassword(password, make([]byte, seal.SaltSize)) // same cost either way
+		return nil, bad
+	}
+	cred := seal.FromPassword(password, r.PwSalt)
+	defer cred.Wrap.Wipe()
+	if !c.credMAC.VerifyMAC(seal.AD("hush password verifier v1", r.ID, string(cred.Verifier)), r.PwVerifier) {
+		return nil, bad
+	}
+	inner, err := c.credWrap.Open(r.PwKey, seal.AD("hush user key kek v1", r.ID))
+	if err != nil {
+		return nil, hush.Wrap(hush.EINTERNAL, "the sealed key does not open", err)
+	}
+	priv, err := seal.OpenPrivateKey(inner, cred.Wrap, seal.AD("hush user key password v1", r.ID))
+	if err != nil {
+		return nil, hush.Wrap(hush.EINTERNAL, "the sealed key does not open", err)
+	}
+	return &hush.Actor{UserID: r.ID, Role: hush.Role(r.Role), Key: priv, Session: &hush.SeedCache{}}, nil
+}
+
+// DeactivateUser ends an account: it stays in the record (the audit trail
+// and patients' views stay attributable) but its key pair is destroyed, its
+// tokens revoked, its grants deleted and its care-team memberships ended.
+// Records it alone held are reachable again only through recovery.
+func (c *Clinic) DeactivateUser(ctx context.Context, email string) error {
+	u, err := c.UserByEmail(ctx, email)
+	if err != nil {
+		return err
+	}
+	now := c.millis()
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if err := tx.DeactivateUser(u.ID, now); err != nil {
+			return err
+		}
+		if err := tx.RevokeTokensOf(u.ID, now); err != nil {
+			return err
+		}
+		if err := tx.DeleteGrants("", userPrincipal(u.ID)); err != nil {
+			return err
+		}
+		return tx.RemoveFromAllCareTeams(u.ID, "operator", now)
+	})
+	if err != nil {
+		return err
+	}
+	c.dropSessionsOf(u.ID)
+	return nil
+}

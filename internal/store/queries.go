@@ -1,0 +1,424 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/hushepr/hush/internal/hush"
+)
+
+// Rows hold sealed bytes exactly as stored; the clinic package seals and
+// opens them. Times are unix milliseconds.
+
+// UserRow is a users row.
+type UserRow struct {
+	ID            string
+	Role          string
+	Active        bool
+	EmailIndex    []byte
+	Profile       []byte
+	PublicKey     []byte
+	PublicKeyMAC  []byte
+	PwSalt        []byte
+	PwVerifier    []byte
+	PwKey         []byte
+	CreatedAt     int64
+	DeactivatedAt sql.NullInt64
+}
+
+// TokenRow is a tokens row.
+type TokenRow struct {
+	ID        string
+	UserID    string
+	Verifier  []byte
+	SealedKey []byte
+	CreatedAt int64
+	ExpiresAt sql.NullInt64
+	RevokedAt sql.NullInt64
+}
+
+// PatientRow is a patients row. Seq is SQLite's rowid, used to load new rows
+// into the in-memory directory.
+type PatientRow struct {
+	Seq       int64
+	ID        string
+	HetuIndex []byte
+	Directory []byte
+	CreatedAt int64
+	CreatedBy string
+}
+
+// GrantRow is a grants row.
+type GrantRow struct {
+	PatientID string
+	Epoch     int
+	Principal string
+	Sealed    []byte
+	CreatedAt int64
+}
+
+// NoteRow is one version of a note.
+type NoteRow struct {
+	ID        string
+	Version   int
+	PatientID string
+	Epoch     int
+	AuthorID  string
+	Kind      string
+	Status    string
+	CreatedAt int64
+	Body      []byte
+}
+
+func notFound(what string) error { return hush.Errorf(hush.ENOTFOUND, "%s not found", what) }
+
+func one(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound(what)
+	}
+	return err
+}
+
+func (t *Tx) exec(q string, args ...any) error {
+	_, err := t.tx.ExecContext(context.Background(), q, args...)
+	return err
+}
+
+// PutMeta stores a clinic-wide value; it refuses to overwrite.
+func (t *Tx) PutMeta(key string, value []byte) error {
+	return t.exec(`INSERT INTO meta (key, value) VALUES (?, ?)`, key, value)
+}
+
+// Meta returns a clinic-wide value.
+func (t *Tx) Meta(key string) ([]byte, error) {
+	var v []byte
+	err := t.tx.QueryRow(`SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	return v, one(err, "clinic setting")
+}
+
+const userCols = `id, role, active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at`
+
+func scanUser(s interface{ Scan(...any) error }) (UserRow, error) {
+	var u UserRow
+	err := s.Scan(&u.ID, &u.Role, &u.Active, &u.EmailIndex, &u.Profile, &u.PublicKey, &u.PublicKeyMAC, &u.PwSalt, &u.PwVerifier, &u.PwKey, &u.CreatedAt, &u.DeactivatedAt)
+	return u, err
+}
+
+// InsertUser adds a user. ECONFLICT if the email is taken.
+func (t *Tx) InsertUser(u UserRow) error {
+	return t.exec(`INSERT INTO users (`+userCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		u.ID, u.Role, u.Active, u.EmailIndex, u.Profile, u.PublicKey, u.PublicKeyMAC, u.PwSalt, u.PwVerifier, u.PwKey, u.CreatedAt, u.DeactivatedAt)
+}
+
+// UserByID returns a user. ENOTFOUND if none.
+func (t *Tx) UserByID(id string) (UserRow, error) {
+	u, err := scanUser(t.tx.QueryRow(`SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	return u, one(err, "user")
+}
+
+// UserByEmailIndex returns the user with that blind-indexed email.
+func (t *Tx) UserByEmailIndex(idx []byte) (UserRow, error) {
+	u, err := scanUser(t.tx.QueryRow(`SELECT `+userCols+` FROM users WHERE email_index = ?`, idx))
+	return u, one(err, "user")
+}
+
+// Users returns every user.
+func (t *Tx) Users() ([]UserRow, error) {
+	rows, err := t.tx.Query(`SELECT ` + userCols + ` FROM users ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []UserRow
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// DeactivateUser marks a user inactive and destroys their key material:
+// public key, password verifier and sealed private key.
+func (t *Tx) DeactivateUser(id string, at int64) error {
+	res, err := t.tx.Exec(`UPDATE users SET active = 0, deactivated_at = ?, public_key = NULL, public_key_mac = NULL,
+		pw_salt = NULL, pw_verifier = NULL, pw_key = NULL WHERE id = ? AND active = 1`, at, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return hush.Errorf(hush.ENOTFOUND, "active user not found")
+	}
+	return nil
+}
+
+// InsertToken adds an API token.
+func (t *Tx) InsertToken(r TokenRow) error {
+	return t.exec(`INSERT INTO tokens (id, user_id, verifier, sealed_key, created_at, expires_at, revoked_at) VALUES (?,?,?,?,?,?,?)`,
+		r.ID, r.UserID, r.Verifier, r.SealedKey, r.CreatedAt, r.ExpiresAt, r.RevokedAt)
+}
+
+// TokenByID returns a token.
+func (t *Tx) TokenByID(id string) (TokenRow, error) {
+	var r TokenRow
+	err := t.tx.QueryRow(`SELECT id, user_id, verifier, sealed_key, created_at, expires_at, revoked_at FROM tokens WHERE id = ?`, id).
+		Scan(&r.ID, &r.UserID, &r.Verifier, &r.SealedKey, &r.CreatedAt, &r.ExpiresAt, &r.RevokedAt)
+	return r, one(err, "token")
+}
+
+// TokensOf returns a user's tokens.
+func (t *Tx) TokensOf(userID string) ([]TokenRow, error) {
+	rows, err := t.tx.Query(`SELECT id, user_id, created_at, expires_at, revoked_at FROM tokens WHERE user_id = ? ORDER BY created_at`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []TokenRow
+	for rows.Next() {
+		var r TokenRow
+		if err := rows.Scan(&r.ID, &r.UserID, &r.CreatedAt, &r.ExpiresAt, &r.RevokedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// RevokeToken revokes a token and erases the private key sealed under it.
+func (t *Tx) RevokeToken(id string, at int64) error {
+	res, err := t.tx.Exec(`UPDATE tokens SET revoked_at = ?, sealed_key = x'' WHERE id = ? AND revoked_at IS NULL`, at, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return hush.Errorf(hush.ENOTFOUND, "active token not found")
+	}
+	return nil
+}
+
+// RevokeTokensOf revokes every token of a user.
+func (t *Tx) RevokeTokensOf(userID string, at int64) error {
+	return t.exec(`UPDATE tokens SET revoked_at = ?, sealed_key = x'' WHERE user_id = ? AND revoked_at IS NULL`, at, userID)
+}
+
+const patientCols = `rowid, id, hetu_index, directory, created_at, created_by`
+
+func scanPatient(s interface{ Scan(...any) error }) (PatientRow, error) {
+	var p PatientRow
+	err := s.Scan(&p.Seq, &p.ID, &p.HetuIndex, &p.Directory, &p.CreatedAt, &p.CreatedBy)
+	return p, err
+}
+
+// InsertPatient adds a patient. ECONFLICT if the identity code is taken.
+func (t *Tx) InsertPatient(p PatientRow) error {
+	return t.exec(`INSERT INTO patients (id, hetu_index, directory, created_at, created_by) VALUES (?,?,?,?,?)`,
+		p.ID, p.HetuIndex, p.Directory, p.CreatedAt, p.CreatedBy)
+}
+
+// PatientByID returns a patient.
+func (t *Tx) PatientByID(id string) (PatientRow, error) {
+	p, err := scanPatient(t.tx.QueryRow(`SELECT `+patientCols+` FROM patients WHERE id = ?`, id))
+	return p, one(err, "patient")
+}
+
+// PatientByHetuIndex returns the patient with that blind-indexed identity code.
+func (t *Tx) PatientByHetuIndex(idx []byte) (PatientRow, error) {
+	p, err := scanPatient(t.tx.QueryRow(`SELECT `+patientCols+` FROM patients WHERE hetu_index = ?`, idx))
+	return p, one(err, "patient")
+}
+
+// PatientsAfter returns patients with Seq > seq, in Seq order.
+func (t *Tx) PatientsAfter(seq int64) ([]PatientRow, error) {
+	rows, err := t.tx.Query(`SELECT `+patientCols+` FROM patients WHERE rowid > ? ORDER BY rowid`, seq)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []PatientRow
+	for rows.Next() {
+		p, err := scanPatient(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// MaxPatientSeq returns the highest patient Seq, 0 if none.
+func (t *Tx) MaxPatientSeq() (int64, error) {
+	var n sql.NullInt64
+	err := t.tx.QueryRow(`SELECT max(rowid) FROM patients`).Scan(&n)
+	return n.Int64, err
+}
+
+// InsertEpoch records a record key epoch and its public key.
+func (t *Tx) InsertEpoch(patientID string, epoch int, publicKey []byte, at int64) error {
+	return t.exec(`INSERT INTO record_epochs (patient_id, epoch, public_key, created_at) VALUES (?,?,?,?)`, patientID, epoch, publicKey, at)
+}
+
+// CurrentEpoch returns the newest key epoch of a patient.
+func (t *Tx) CurrentEpoch(patientID string) (int, error) {
+	var e sql.NullInt64
+	if err := t.tx.QueryRow(`SELECT max(epoch) FROM record_epochs WHERE patient_id = ?`, patientID).Scan(&e); err != nil {
+		return 0, err
+	}
+	if !e.Valid {
+		return 0, notFound("patient")
+	}
+	return int(e.Int64), nil
+}
+
+// InsertGrant stores a sealed grant.
+func (t *Tx) InsertGrant(g GrantRow) error {
+	return t.exec(`INSERT INTO grants (patient_id, epoch, principal, sealed, created_at) VALUES (?,?,?,?,?)`,
+		g.PatientID, g.Epoch, g.Principal, g.Sealed, g.CreatedAt)
+}
+
+// Grant returns the grant of one epoch to one principal. ENOTFOUND if none.
+func (t *Tx) Grant(patientID string, epoch int, principal string) (GrantRow, error) {
+	g := GrantRow{PatientID: patientID, Epoch: epoch, Principal: principal}
+	err := t.tx.QueryRow(`SELECT sealed, created_at FROM grants WHERE patient_id = ? AND epoch = ? AND principal = ?`,
+		patientID, epoch, principal).Scan(&g.Sealed, &g.CreatedAt)
+	return g, one(err, "grant")
+}
+
+// Grants returns every grant of a patient, or of every patient when
+// patientID is empty.
+func (t *Tx) Grants(patientID string) ([]GrantRow, error) {
+	rows, err := t.tx.Query(`SELECT patient_id, epoch, principal, sealed, created_at FROM grants WHERE ? = '' OR patient_id = ? ORDER BY patient_id, epoch, principal`, patientID, patientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []GrantRow
+	for rows.Next() {
+		var g GrantRow
+		if err := rows.Scan(&g.PatientID, &g.Epoch, &g.Principal, &g.Sealed, &g.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// DeleteGrants destroys a principal's grants, on one patient or (patientID
+// empty) on all. A destroyed grant cannot be opened again through Hush.
+func (t *Tx) DeleteGrants(patientID, principal string) error {
+	return t.exec(`DELETE FROM grants WHERE principal = ? AND (? = '' OR patient_id = ?)`, principal, patientID, patientID)
+}
+
+// AddCareTeam adds a clinician to a patient's care team. ECONFLICT if already on it.
+func (t *Tx) AddCareTeam(patientID, userID, by string, at int64) error {
+	return t.exec(`INSERT INTO care_team (patient_id, user_id, added_at, added_by) VALUES (?,?,?,?)`, patientID, userID, at, by)
+}
+
+// RemoveCareTeam ends a care-team membership (the row stays as history).
+func (t *Tx) RemoveCareTeam(patientID, userID, by string, at int64) error {
+	return t.exec(`UPDATE care_team SET removed_at = ?, removed_by = ? WHERE patient_id = ? AND user_id = ? AND removed_at IS NULL`, at, by, patientID, userID)
+}
+
+// RemoveFromAllCareTeams ends every membership of a user.
+func (t *Tx) RemoveFromAllCareTeams(userID, by string, at int64) error {
+	return t.exec(`UPDATE care_team SET removed_at = ?, removed_by = ? WHERE user_id = ? AND removed_at IS NULL`, at, by, userID)
+}
+
+// CareTeam returns the current members of a patient's care team.
+func (t *Tx) CareTeam(patientID string) ([]string, error) {
+	return t.strings(`SELECT user_id FROM care_team WHERE patient_id = ? AND removed_at IS NULL ORDER BY added_at, user_id`, patientID)
+}
+
+// OnCareTeam reports whether a user is on a patient's care team.
+func (t *Tx) OnCareTeam(patientID, userID string) (bool, error) {
+	var n int
+	err := t.tx.QueryRow(`SELECT count(*) FROM care_team WHERE patient_id = ? AND user_id = ? AND removed_at IS NULL`, patientID, userID).Scan(&n)
+	return n > 0, err
+}
+
+// PatientsOf returns the ids of the patients a clinician treats.
+func (t *Tx) PatientsOf(userID string) ([]string, error) {
+	return t.strings(`SELECT patient_id FROM care_team WHERE user_id = ? AND removed_at IS NULL ORDER BY added_at`, userID)
+}
+
+func (t *Tx) strings(q string, args ...any) ([]string, error) {
+	rows, err := t.tx.Query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+const noteCols = `id, version, patient_id, epoch, author_id, kind, status, created_at, body`
+
+func scanNote(s interface{ Scan(...any) error }) (NoteRow, error) {
+	var n NoteRow
+	err := s.Scan(&n.ID, &n.Version, &n.PatientID, &n.Epoch, &n.AuthorID, &n.Kind, &n.Status, &n.CreatedAt, &n.Body)
+	return n, err
+}
+
+// InsertNote adds a note version. ECONFLICT if that version exists.
+func (t *Tx) InsertNote(n NoteRow) error {
+	return t.exec(`INSERT INTO notes (`+noteCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+		n.ID, n.Version, n.PatientID, n.Epoch, n.AuthorID, n.Kind, n.Status, n.CreatedAt, n.Body)
+}
+
+// Note returns one version of a note, the newest when version is 0.
+func (t *Tx) Note(id string, version int) (NoteRow, error) {
+	var row *sql.Row
+	if version == 0 {
+		row = t.tx.QueryRow(`SELECT `+noteCols+` FROM notes WHERE id = ? ORDER BY version DESC LIMIT 1`, id)
+	} else {
+		row = t.tx.QueryRow(`SELECT `+noteCols+` FROM notes WHERE id = ? AND version = ?`, id, version)
+	}
+	n, err := scanNote(row)
+	return n, one(err, "note")
+}
+
+// NotesOf returns the newest version of each note of a patient, newest first.
+func (t *Tx) NotesOf(patientID string) ([]NoteRow, error) {
+	rows, err := t.tx.Query(`SELECT `+noteCols+` FROM notes n WHERE patient_id = ?
+		AND version = (SELECT max(version) FROM notes WHERE id = n.id) ORDER BY created_at DESC, id`, patientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []NoteRow
+	for rows.Next() {
+		n, err := scanNote(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// AllNotes returns every note version (for tests and integrity checks).
+func (t *Tx) AllNotes() ([]NoteRow, error) {
+	rows, err := t.tx.Query(`SELECT ` + noteCols + ` FROM notes ORDER BY id, version`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []NoteRow
+	for rows.Next() {
+		n, err := scanNote(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}

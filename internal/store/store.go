@@ -1,0 +1,179 @@
+// Package store keeps Hush's data in an embedded SQLite database.
+//
+// # Durability
+//
+// The database runs in WAL mode with synchronous=FULL, so a transaction is
+// on disk when Commit returns and survives kill -9 or a power cut. Writes go
+// through one connection (SQLite has one writer anyway), which avoids
+// SQLITE_BUSY between writers; reads use a pool. temp_store=MEMORY keeps
+// temporary tables and sort spills off the disk, and secure_delete zeroes
+// freed pages. Migrations are embedded and run at Open.
+//
+// Every method takes a context and runs in a transaction: ReadWrite for
+// changes, Read for queries. Driver errors are normalised at this boundary to
+// hush error codes.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/hushepr/hush/internal/hush"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// FileName is the database file inside the data directory.
+const FileName = "hush.db"
+
+// DB is an open Hush database.
+type DB struct {
+	w *sql.DB // single writer connection
+	r *sql.DB // reader pool
+}
+
+// Tx is a transaction. Queries run through it.
+type Tx struct{ tx *sql.Tx }
+
+// Open opens (creating if needed) the database in dir and migrates it.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	path := filepath.Join(dir, FileName)
+	q := url.Values{}
+	for _, p := range []string{
+		"journal_mode(WAL)",
+		"synchronous(FULL)",
+		"foreign_keys(1)",
+		"busy_timeout(10000)",
+		"temp_store(MEMORY)",
+		"secure_delete(1)",
+	} {
+		q.Add("_pragma", p)
+	}
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(8)
+	db := &DB{w: w, r: r}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// Pragma returns the value of a pragma on the writer connection (for tests
+// that assert durability settings).
+func (db *DB) Pragma(ctx context.Context, name string) (string, error) {
+	var v string
+	err := db.w.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
+	return v, err
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	return db.ReadWrite(ctx, func(tx *Tx) error {
+		if _, err := tx.tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+			return err
+		}
+		names, err := fs.Glob(migrations, "migrations/*.sql")
+		if err != nil {
+			return err
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			var n int
+			if err := tx.tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				continue
+			}
+			body, err := migrations.ReadFile(name)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
+				return fmt.Errorf("migration %s: %w", name, err)
+			}
+			if _, err := tx.tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, strftime('%s','now'))`, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ReadWrite runs fn in a write transaction and commits it if fn returns nil.
+// When ReadWrite returns nil the change is durable.
+func (db *DB) ReadWrite(ctx context.Context, fn func(*Tx) error) error {
+	return run(ctx, db.w, fn)
+}
+
+// Read runs fn in a read-only transaction.
+func (db *DB) Read(ctx context.Context, fn func(*Tx) error) error {
+	return run(ctx, db.r, fn)
+}
+
+func run(ctx context.Context, d *sql.DB, fn func(*Tx) error) error {
+	tx, err := d.BeginTx(ctx, nil)
+	if err != nil {
+		return normalize(err)
+	}
+	if err := fn(&Tx{tx: tx}); err != nil {
+		tx.Rollback()
+		return normalize(err)
+	}
+	return normalize(tx.Commit())
+}
+
+// normalize maps driver errors to hush error codes; the driver's text stays
+// as operator-only detail.
+func normalize(err error) error {
+	if err == nil {
+		return nil
+	}
+	var he *hush.Error
+	if errors.As(err, &he) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return hush.Wrap(hush.ENOTFOUND, "not found", err)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CONSTRAINT:
+			return hush.Wrap(hush.ECONFLICT, "conflicts with existing data", err)
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR:
+			return hush.Wrap(hush.EINTERNAL, "storage is unavailable", err)
+		}
+	}
+	if strings.Contains(err.Error(), "append-only") {
+		return hush.Wrap(hush.ECONFLICT, "history cannot be changed", err)
+	}
+	return hush.Wrap(hush.EINTERNAL, "storage error", err)
+}
