@@ -302,9 +302,9 @@ func (c *Clinic) SearchPatients(ctx context.Context, q PatientQuery) ([]hush.Pat
 // kept current from the database's rowids, so that name search (prefix and
 // all) needs no name index on disk.
 type directory struct {
-	c   *Clinic
-	mu  sync.RWMutex
-	seq int64
+	c    *Clinic
+	mu   sync.RWMutex
+	seq  int64
 	byID map[string]hush.Patient
 }
 
