@@ -336,3 +336,11 @@ func lines(r *bufio.Scanner) []string {
 	}
 	return out
 }
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
