@@ -344,3 +344,23 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+// tryDo is do that returns transport errors instead of failing.
+func (f *fixture) tryDo(email, method, path string, body any) (response, error) {
+	req, err := http.NewRequest(method, f.url+path, strings.NewReader(mustJSON(body)))
+	if err != nil {
+		return response{}, err
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	req.Header.Set("Authorization", "Bearer "+f.tokens[email])
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: resp.StatusCode, body: b, header: resp.Header}, nil
+}
