@@ -1,0 +1,366 @@
+package clinic
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/store"
+)
+
+const pw = "correct horse battery staple"
+
+type env struct {
+	t    *testing.T
+	c    *Clinic
+	dir  string
+	kek  *seal.KEK
+	ctx  context.Context
+	docs map[string]*hush.Actor
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	saved := seal.Argon2Params
+	seal.Argon2Params.MemoryKiB, seal.Argon2Params.Time = 1024, 1 // fast tests; the real cost is benchmarked
+	t.Cleanup(func() { seal.Argon2Params = saved })
+	dir := t.TempDir()
+	kek := seal.NewTestKEK()
+	c, _, err := Init(context.Background(), dir, kek, InitOptions{Name: "Test", AdminEmail: "admin@x.fi", AdminName: "Admin", AdminPassword: []byte(pw)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &env{t: t, c: c, dir: dir, kek: kek, ctx: context.Background(), docs: map[string]*hush.Actor{}}
+}
+
+func (e *env) user(email string, role hush.Role) *hush.Actor {
+	e.t.Helper()
+	if _, err := e.c.AddUser(e.ctx, NewUser{Email: email, Name: "N " + email, Role: role, Password: []byte(pw)}); err != nil {
+		e.t.Fatal(err)
+	}
+	a, err := e.c.SignIn(e.ctx, email, []byte(pw))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+func as(a *hush.Actor) context.Context { return hush.WithActor(context.Background(), a) }
+
+func TestNoteLifecycle(t *testing.T) {
+	e := newEnv(t)
+	a := e.user("a@x.fi", hush.RoleClinician)
+	b := e.user("b@x.fi", hush.RoleClinician)
+	p, err := e.c.CreatePatient(as(a), hush.Patient{Family: "Virtanen", BirthDate: "1990-01-01"}, []string{b.UserID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.c.CreateNote(as(a), p.ID, NoteInput{Kind: hush.KindSOAP, Status: hush.StatusDraft, Text: "draft 1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the author edits or signs a draft.
+	if _, err := e.c.UpdateNote(as(b), n.ID, 0, NoteInput{Kind: hush.KindSOAP, Status: hush.StatusSigned, Text: "b signs"}); hush.ErrorCode(err) != hush.EFORBIDDEN {
+		t.Errorf("b signs a's draft: %v", err)
+	}
+	n2, err := e.c.UpdateNote(as(a), n.ID, 1, NoteInput{Kind: hush.KindSOAP, Status: hush.StatusDraft, Text: "draft 2"})
+	if err != nil || n2.Version != 2 {
+		t.Fatalf("save draft: %v %d", err, n2.Version)
+	}
+	n3, err := e.c.UpdateNote(as(a), n.ID, 2, NoteInput{Kind: hush.KindSOAP, Status: hush.StatusSigned, Text: "signed"})
+	if err != nil || n3.Status != hush.StatusSigned {
+		t.Fatalf("sign: %v", err)
+	}
+	for _, st := range []hush.NoteStatus{hush.StatusSigned, hush.StatusDraft} {
+		if _, err := e.c.UpdateNote(as(a), n.ID, 0, NoteInput{Kind: hush.KindSOAP, Status: st, Text: "edited in place"}); hush.ErrorCode(err) != hush.ECONFLICT {
+			t.Errorf("edit signed note as %s: %v, want conflict", st, err)
+		}
+	}
+	// Any care-team clinician may amend; the signed version stays readable.
+	n4, err := e.c.UpdateNote(as(b), n.ID, 3, NoteInput{Kind: hush.KindSOAP, Status: hush.StatusAmended, Text: "amended"})
+	if err != nil || n4.Version != 4 || n4.AuthorID != b.UserID {
+		t.Fatalf("amend: %v %+v", err, n4)
+	}
+	old, err := e.c.Note(as(a), n.ID, 3)
+	if err != nil || old.Text != "signed" || old.Status != hush.StatusSigned {
+		t.Fatalf("signed version: %+v %v", old, err)
+	}
+	hist, err := e.c.NoteHistory(as(a), n.ID)
+	if err != nil || len(hist) != 4 {
+		t.Fatalf("history: %d %v", len(hist), err)
+	}
+	want := []string{"draft 1", "draft 2", "signed", "amended"}
+	for i, h := range hist {
+		if h.Text != want[i] {
+			t.Errorf("version %d: %q, want %q", i+1, h.Text, want[i])
+		}
+	}
+	chart, err := e.c.Chart(as(a), p.ID)
+	if err != nil || len(chart) != 1 || chart[0].Version != 4 {
+		t.Fatalf("chart: %v %+v", err, chart)
+	}
+}
+
+// TestTamperedColumnsDoNotOpen: the clear columns of a note (status, kind,
+// author, version) are bound into its ciphertext, so a database writer who
+// changes them makes the note unreadable rather than misattributed. A body
+// moved to another note does not open either.
+func TestTamperedColumnsDoNotOpen(t *testing.T) {
+	e := newEnv(t)
+	a := e.user("a@x.fi", hush.RoleClinician)
+	p, _ := e.c.CreatePatient(as(a), hush.Patient{Family: "V", BirthDate: "1990-01-01"}, nil)
+	n1, _ := e.c.CreateNote(as(a), p.ID, NoteInput{Kind: hush.KindSOAP, Status: hush.StatusSigned, Text: "one"})
+	n2, _ := e.c.CreateNote(as(a), p.ID, NoteInput{Kind: hush.KindSOAP, Status: hush.StatusSigned, Text: "two"})
+	var rows []store.NoteRow
+	e.c.db.Read(e.ctx, func(tx *store.Tx) error { var err error; rows, err = tx.AllNotes(); return err })
+	seed, err := e.c.seed(nil, a, p.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := seed.ContentKey()
+	for _, r := range rows {
+		if _, err := k.Open(r.Body, noteAD(r)); err != nil {
+			t.Fatalf("untouched note does not open: %v", err)
+		}
+		for name, mut := range map[string]func(*store.NoteRow){
+			"status": func(r *store.NoteRow) { r.Status = "preliminary" },
+			"kind":   func(r *store.NoteRow) { r.Kind = "DAP" },
+			"author": func(r *store.NoteRow) { r.AuthorID = "someone" },
+			"moved": func(r *store.NoteRow) {
+				if r.ID == n1.ID {
+					r.ID = n2.ID
+				} else {
+					r.ID = n1.ID
+				}
+			},
+		} {
+			m := r
+			mut(&m)
+			if _, err := k.Open(r.Body, noteAD(m)); err == nil {
+				t.Errorf("note opens with tampered %s", name)
+			}
+		}
+	}
+}
+
+// TestKEKHolderOpensNoNote: every key the server can reach with the KEK
+// (directory, index, and each KEK-derived key) fails to open every note
+// body and every grant.
+func TestKEKHolderOpensNoNote(t *testing.T) {
+	e := newEnv(t)
+	a := e.user("a@x.fi", hush.RoleClinician)
+	p, _ := e.c.CreatePatient(as(a), hush.Patient{Family: "V", BirthDate: "1990-01-01"}, nil)
+	e.c.CreateNote(as(a), p.ID, NoteInput{Kind: hush.KindFree, Status: hush.StatusSigned, Text: "secret"})
+	var rows []store.NoteRow
+	var grants []store.GrantRow
+	e.c.db.Read(e.ctx, func(tx *store.Tx) error {
+		rows, _ = tx.AllNotes()
+		grants, _ = tx.Grants("")
+		return nil
+	})
+	keys := []*seal.Key{e.c.dirKey, e.c.idxKey, e.c.pubMAC, e.c.credWrap, e.c.credMAC, e.c.tlsWrap,
+		e.kek.Derive("clinic key wrap v1")}
+	for _, r := range rows {
+		for i, k := range keys {
+			if _, err := k.Open(r.Body, noteAD(r)); err == nil {
+				t.Errorf("server key %d opens a note", i)
+			}
+		}
+	}
+	if len(grants) != 2 {
+		t.Fatalf("%d grants", len(grants))
+	}
+}
+
+func TestPatientValidation(t *testing.T) {
+	today := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	ok := func() hush.Patient {
+		return hush.Patient{Family: "Virtanen", Given: []string{"Aino"}, HETU: "131052-308T"}
+	}
+	tests := []struct {
+		name string
+		mut  func(*hush.Patient)
+		want string // "" = valid
+	}{
+		{"valid", func(p *hush.Patient) {}, ""},
+		{"valid without HETU", func(p *hush.Patient) { p.HETU = ""; p.BirthDate = "2001-02-03" }, ""},
+		{"lower-case HETU normalised", func(p *hush.Patient) { p.HETU = " 010594y9032 " }, ""},
+		{"HETU in the future", func(p *hush.Patient) { p.HETU = "131052A308T" }, "out of range"},
+		{"new century sign", func(p *hush.Patient) { p.HETU = "010594Y9032" }, ""},
+		{"no family", func(p *hush.Patient) { p.Family = " " }, "family name"},
+		{"long family", func(p *hush.Patient) { p.Family = strings.Repeat("a", 201) }, "family name"},
+		{"newline in name", func(p *hush.Patient) { p.Given = []string{"a\nb"} }, "given name"},
+		{"bad HETU", func(p *hush.Patient) { p.HETU = "131052-308A" }, "check character"},
+		{"no date", func(p *hush.Patient) { p.HETU = "" }, "birth date or an identity code"},
+		{"bad date", func(p *hush.Patient) { p.HETU = ""; p.BirthDate = "2001-02-30" }, "YYYY-MM-DD"},
+		{"future date", func(p *hush.Patient) { p.HETU = ""; p.BirthDate = "2030-01-01" }, "out of range"},
+		{"date mismatch", func(p *hush.Patient) { p.BirthDate = "1952-10-14" }, "does not match"},
+		{"bad gender", func(p *hush.Patient) { p.Gender = "x" }, "gender"},
+		{"bad phone", func(p *hush.Patient) { p.Telecom = []hush.ContactPoint{{System: "phone", Value: "call me"}} }, "phone"},
+		{"bad email", func(p *hush.Patient) { p.Telecom = []hush.ContactPoint{{System: "email", Value: "nope"}} }, "email"},
+		{"bad system", func(p *hush.Patient) { p.Telecom = []hush.ContactPoint{{System: "fax", Value: "1"}} }, "phone or email"},
+		{"guardian", func(p *hush.Patient) {
+			p.Guardians = []hush.Guardian{{Name: "Parent", Telecom: []hush.ContactPoint{{System: "phone", Value: "+358 40 1234567"}}}}
+		}, ""},
+		{"guardian without name", func(p *hush.Patient) { p.Guardians = []hush.Guardian{{}} }, "guardian name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := ok()
+			tt.mut(&p)
+			err := ValidatePatient(&p, today)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			if err == nil || hush.ErrorCode(err) != hush.EINVALID || !strings.Contains(hush.ErrorMessage(err), tt.want) {
+				t.Fatalf("error %v, want invalid %q", err, tt.want)
+			}
+		})
+	}
+	p := ok()
+	p.HETU = " 010594y9032 "
+	ValidatePatient(&p, today)
+	if p.HETU != "010594Y9032" || p.BirthDate != "1994-05-01" {
+		t.Errorf("normalised to %s %s", p.HETU, p.BirthDate)
+	}
+}
+
+func TestSearch(t *testing.T) {
+	e := newEnv(t)
+	desk := e.user("desk@x.fi", hush.RoleReception)
+	a := e.user("a@x.fi", hush.RoleClinician)
+	for i := 0; i < 60; i++ {
+		fam := "Virtanen"
+		if i%2 == 1 {
+			fam = "Mäkinen-Laine"
+		}
+		_, err := e.c.CreatePatient(as(desk), hush.Patient{Family: fam, Given: []string{fmt.Sprintf("Aino%d", i)}, BirthDate: "1990-01-01"}, []string{a.UserID})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	hetuP, err := e.c.CreatePatient(as(desk), hush.Patient{Family: "Korhonen", HETU: "131052-308T"}, []string{a.UserID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fresh Open rebuilds the directory from the database.
+	c2, err := Open(e.ctx, e.dir, e.kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	for _, tt := range []struct {
+		q    PatientQuery
+		want int
+	}{
+		{PatientQuery{Name: "virt"}, 30},
+		{PatientQuery{Name: "MÄKI"}, 30},
+		{PatientQuery{Name: "laine aino1"}, 6}, // Aino1, Aino11, Aino13, ...: odd ones
+		{PatientQuery{Name: "aino"}, MaxSearchResults},
+		{PatientQuery{Name: "zzz"}, 0},
+		{PatientQuery{Identifier: "131052-308t"}, 1},
+		{PatientQuery{Identifier: "131052A308T"}, 0}, // other century, other person
+	} {
+		got, err := c2.SearchPatients(as(desk), tt.q)
+		if err != nil || len(got) != tt.want {
+			t.Errorf("%+v: %d results (%v), want %d", tt.q, len(got), err, tt.want)
+		}
+	}
+	got, _ := c2.SearchPatients(as(desk), PatientQuery{Identifier: "131052-308T"})
+	if len(got) == 1 && got[0].ID != hetuP.ID {
+		t.Error("identifier search found the wrong patient")
+	}
+	if _, err := c2.SearchPatients(as(desk), PatientQuery{}); hush.ErrorCode(err) != hush.EINVALID {
+		t.Errorf("empty query: %v", err)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	e := newEnv(t)
+	e.user("a@x.fi", hush.RoleClinician)
+	tok, err := e.c.CreateToken(e.ctx, "a@x.fi", []byte(pw), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.CreateToken(e.ctx, "a@x.fi", []byte("wrong password!!"), time.Hour); hush.ErrorCode(err) != hush.EUNAUTHORIZED {
+		t.Errorf("token with a wrong password: %v", err)
+	}
+	a1, err := e.c.Authenticate(e.ctx, tok.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := e.c.Authenticate(e.ctx, tok.Secret)
+	if err != nil || a1 != a2 {
+		t.Errorf("second use does not reuse the session: %v", err)
+	}
+	for _, bad := range []string{"", "hush_", tok.Secret + "x", strings.Replace(tok.Secret, "hush_", "hush_0", 1), tok.Secret[:len(tok.Secret)-2] + "AA"} {
+		if _, err := e.c.Authenticate(e.ctx, bad); hush.ErrorCode(err) != hush.EUNAUTHORIZED {
+			t.Errorf("token %q: %v", bad, err)
+		}
+	}
+	// Expiry.
+	e.c.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if _, err := e.c.Authenticate(e.ctx, tok.Secret); hush.ErrorCode(err) != hush.EUNAUTHORIZED {
+		t.Errorf("expired token: %v", err)
+	}
+	e.c.now = time.Now
+	// Revocation wipes the cached session and the sealed key.
+	if err := e.c.RevokeToken(e.ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Authenticate(e.ctx, tok.Secret); hush.ErrorCode(err) != hush.EUNAUTHORIZED {
+		t.Errorf("revoked token: %v", err)
+	}
+	e.c.db.Read(e.ctx, func(tx *store.Tx) error {
+		r, _ := tx.TokenByID(tok.ID)
+		if len(r.SealedKey) != 0 {
+			t.Error("revoked token keeps its sealed key")
+		}
+		return nil
+	})
+}
+
+func TestWrongKEK(t *testing.T) {
+	e := newEnv(t)
+	if _, err := Open(e.ctx, e.dir, seal.NewTestKEK()); hush.ErrorCode(err) != hush.EUNAUTHORIZED || !strings.Contains(hush.ErrorMessage(err), "key file") {
+		t.Fatalf("wrong KEK: %v", err)
+	}
+}
+
+func TestUsers(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.c.AddUser(e.ctx, NewUser{Email: "ADMIN@x.fi", Name: "Dup", Role: hush.RoleAdmin, Password: []byte(pw)}); hush.ErrorCode(err) != hush.ECONFLICT {
+		t.Errorf("duplicate email (case-insensitive): %v", err)
+	}
+	for _, nu := range []NewUser{
+		{Email: "x", Name: "N", Role: hush.RoleAdmin, Password: []byte(pw)},
+		{Email: "x@y.fi", Name: "", Role: hush.RoleAdmin, Password: []byte(pw)},
+		{Email: "x@y.fi", Name: "N", Role: "boss", Password: []byte(pw)},
+		{Email: "x@y.fi", Name: "N", Role: hush.RoleAdmin, Password: []byte("short")},
+	} {
+		if _, err := e.c.AddUser(e.ctx, nu); hush.ErrorCode(err) != hush.EINVALID {
+			t.Errorf("%+v: %v", nu.Email, err)
+		}
+	}
+	if _, err := e.c.SignIn(e.ctx, "nobody@x.fi", []byte(pw)); hush.ErrorCode(err) != hush.EUNAUTHORIZED {
+		t.Errorf("unknown user: %v", err)
+	}
+	if err := e.c.DeactivateUser(e.ctx, "admin@x.fi"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.SignIn(e.ctx, "admin@x.fi", []byte(pw)); hush.ErrorCode(err) != hush.EUNAUTHORIZED {
+		t.Errorf("deactivated user signs in: %v", err)
+	}
+	u, err := e.c.UserByEmail(e.ctx, "admin@x.fi")
+	if err != nil || u.Active || u.Name != "Admin" {
+		t.Errorf("deactivated user stays attributable: %+v %v", u, err)
+	}
+}

@@ -1,0 +1,116 @@
+package store
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hushepr/hush/internal/hush"
+)
+
+func open(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestDurabilitySettings asserts the pragmas that make an acknowledged write
+// durable, on the writer connection and on reader connections.
+func TestDurabilitySettings(t *testing.T) {
+	db := open(t)
+	ctx := context.Background()
+	want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "temp_store": "2", "secure_delete": "1"}
+	for name, w := range want {
+		got, err := db.Pragma(ctx, name)
+		if err != nil || got != w {
+			t.Errorf("writer PRAGMA %s = %q (%v), want %q", name, got, err, w)
+		}
+		var r string
+		if err := db.r.QueryRowContext(ctx, "PRAGMA "+name).Scan(&r); err != nil || r != w {
+			t.Errorf("reader PRAGMA %s = %q (%v), want %q", name, r, err, w)
+		}
+	}
+}
+
+func seedRows(t *testing.T, db *DB) {
+	t.Helper()
+	err := db.ReadWrite(context.Background(), func(tx *Tx) error {
+		if err := tx.InsertUser(UserRow{ID: "u1", Role: "clinician", Active: true, EmailIndex: []byte{1}, Profile: []byte{2}, CreatedAt: 1}); err != nil {
+			return err
+		}
+		if err := tx.InsertPatient(PatientRow{ID: "p1", Directory: []byte{3}, CreatedAt: 1, CreatedBy: "u1"}); err != nil {
+			return err
+		}
+		if err := tx.InsertEpoch("p1", 1, []byte{4}, 1); err != nil {
+			return err
+		}
+		return tx.InsertNote(NoteRow{ID: "n1", Version: 1, PatientID: "p1", Epoch: 1, AuthorID: "u1", Kind: "SOAP", Status: "final", CreatedAt: 1, Body: []byte{5}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNotesAreAppendOnly(t *testing.T) {
+	db := open(t)
+	seedRows(t, db)
+	ctx := context.Background()
+	for _, q := range []string{`UPDATE notes SET body = x'00'`, `DELETE FROM notes`} {
+		err := db.ReadWrite(ctx, func(tx *Tx) error { return tx.exec(q) })
+		if hush.ErrorCode(err) != hush.ECONFLICT {
+			t.Errorf("%s: %v, want conflict", q, err)
+		}
+	}
+	err := db.ReadWrite(ctx, func(tx *Tx) error {
+		return tx.InsertNote(NoteRow{ID: "n1", Version: 1, PatientID: "p1", Epoch: 1, AuthorID: "u1", Kind: "SOAP", Status: "final", CreatedAt: 2, Body: []byte{6}})
+	})
+	if hush.ErrorCode(err) != hush.ECONFLICT {
+		t.Errorf("duplicate version: %v, want conflict", err)
+	}
+}
+
+// TestFailedWriteLeavesStateIntact: an error inside a transaction rolls
+// back everything it did.
+func TestFailedWriteLeavesStateIntact(t *testing.T) {
+	db := open(t)
+	seedRows(t, db)
+	ctx := context.Background()
+	err := db.ReadWrite(ctx, func(tx *Tx) error {
+		if err := tx.InsertNote(NoteRow{ID: "n2", Version: 1, PatientID: "p1", Epoch: 1, AuthorID: "u1", Kind: "SOAP", Status: "final", CreatedAt: 2, Body: []byte{6}}); err != nil {
+			return err
+		}
+		// a foreign-key violation: epoch 9 does not exist
+		return tx.InsertNote(NoteRow{ID: "n3", Version: 1, PatientID: "p1", Epoch: 9, AuthorID: "u1", Kind: "SOAP", Status: "final", CreatedAt: 2, Body: []byte{6}})
+	})
+	if err == nil {
+		t.Fatal("foreign key not enforced")
+	}
+	db.Read(ctx, func(tx *Tx) error {
+		ns, err := tx.AllNotes()
+		if err != nil || len(ns) != 1 {
+			t.Errorf("after a failed write: %d notes, %v; want 1", len(ns), err)
+		}
+		return nil
+	})
+	if _, err := func() (NoteRow, error) {
+		var n NoteRow
+		err := db.Read(ctx, func(tx *Tx) error { var err error; n, err = tx.Note("nope", 0); return err })
+		return n, err
+	}(); hush.ErrorCode(err) != hush.ENOTFOUND {
+		t.Errorf("missing note: %v, want not found", err)
+	}
+}
+
+func TestMigrationsAreIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 2; i++ {
+		db, err := Open(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
+}
