@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -180,7 +181,7 @@ var safeField = regexp.MustCompile(`^[A-Za-z_.\[\]0-9]{1,60}$`)
 func decode(r io.Reader, resourceType string, v any) error {
 	body, err := io.ReadAll(r)
 	if err != nil {
-		var mbe interface{ Error() string }
+		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return err
 		}

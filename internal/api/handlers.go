@@ -85,8 +85,11 @@ func (s *Server) readPractitioner(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	u, err := s.c.User(r.Context(), id)
-	if err != nil {
+	if hush.ErrorCode(err) == hush.ENOTFOUND {
 		return hush.Errorf(hush.ENOTFOUND, "practitioner not found")
+	}
+	if err != nil {
+		return err
 	}
 	return writeJSON(w, http.StatusOK, fromUser(u))
 }
@@ -244,6 +247,9 @@ func (s *Server) updateNote(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) searchNotes(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	var pid string
+	if q.Has("patient") && q.Has("subject") {
+		return hush.Errorf(hush.EINVALID, "give patient or subject, not both")
+	}
 	for k := range q {
 		switch k {
 		case "patient", "subject":
@@ -350,6 +356,11 @@ func (s *Server) readCareTeam(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) searchCareTeam(w http.ResponseWriter, r *http.Request) error {
+	for k := range r.URL.Query() {
+		if k != "patient" && k != "_count" {
+			return hush.Errorf(hush.EINVALID, "unsupported search parameter (use patient)")
+		}
+	}
 	ref := r.URL.Query().Get("patient")
 	if !strings.Contains(ref, "/") {
 		ref = "Patient/" + ref

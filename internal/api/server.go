@@ -67,14 +67,32 @@ func (s *Server) routes() {
 	s.handle("PUT "+p+"/CareTeam/{id}", s.updateCareTeam)
 	s.handle("GET "+p+"/CareTeam/{id}", s.readCareTeam)
 	s.handle("GET "+p+"/CareTeam", s.searchCareTeam)
-	s.mux.HandleFunc("/", s.public(func(w http.ResponseWriter, r *http.Request) error {
-		if r.URL.Path == "/" && r.Method == http.MethodGet {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			_, err := w.Write([]byte("Hush is running. The FHIR R4 API is at /fhir/R4 (see /fhir/R4/metadata). The web app comes with a later release.\n"))
-			return err
-		}
-		return hush.Errorf(hush.ENOTFOUND, "no such endpoint")
+	s.mux.HandleFunc("GET /{$}", s.public(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, err := w.Write([]byte("Hush is running. The FHIR R4 API is at /fhir/R4 (see /fhir/R4/metadata). The web app comes with a later release.\n"))
+		return err
 	}))
+	s.mux.HandleFunc(catchAll, s.public(s.noRoute))
+}
+
+const catchAll = "/"
+
+// noRoute answers requests no route matched: 405 with Allow when the path
+// exists under another method, 404 otherwise, both as OperationOutcome.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut} {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, pattern := s.mux.Handler(r2); pattern != catchAll {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return &hush.Error{Code: errMethod, Message: "method not allowed here"}
+	}
+	return hush.Errorf(hush.ENOTFOUND, "no such endpoint")
 }
 
 // ServeHTTP implements http.Handler with the security headers every
@@ -133,8 +151,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handlerFunc, au
 	actorID := ""
 	err := func() error {
 		if auth {
-			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok {
+			scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") {
 				return hush.Errorf(hush.EUNAUTHORIZED, "send an API token as Authorization: Bearer")
 			}
 			a, err := s.c.Authenticate(ctx, strings.TrimSpace(tok))
@@ -181,7 +199,10 @@ func detail(err error) string {
 	return err.Error()
 }
 
-const errUnsupported = "unsupported_media_type"
+const (
+	errUnsupported = "unsupported_media_type"
+	errMethod      = "method_not_allowed"
+)
 
 var statusOf = map[string]int{
 	hush.EINVALID:      http.StatusBadRequest,
@@ -190,8 +211,9 @@ var statusOf = map[string]int{
 	hush.EFORBIDDEN:    http.StatusForbidden,
 	hush.EUNAUTHORIZED: http.StatusUnauthorized,
 	hush.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	hush.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	errUnsupported:     http.StatusUnsupportedMediaType,
-	errUnprocessable:   http.StatusUnprocessableEntity,
+	errMethod:          http.StatusMethodNotAllowed,
 }
 
 // FHIR OperationOutcome issue codes.
@@ -202,11 +224,11 @@ var issueOf = map[string]string{
 	hush.EFORBIDDEN:    "forbidden",
 	hush.EUNAUTHORIZED: "login",
 	hush.ETOOLARGE:     "too-long",
+	hush.EUNAVAILABLE:  "transient",
 	errUnsupported:     "not-supported",
-	errUnprocessable:   "business-rule",
+	errMethod:          "not-supported",
 }
 
-const errUnprocessable = "unprocessable"
 
 func (s *Server) writeError(w http.ResponseWriter, err error) {
 	code := hush.ErrorCode(err)
@@ -221,6 +243,9 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 	issue := issueOf[code]
 	if issue == "" {
 		issue = "exception"
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "2")
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hush"`)

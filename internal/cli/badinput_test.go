@@ -86,6 +86,8 @@ func TestBadInput(t *testing.T) {
 		{"care team unknown practitioner", "a@test.hush", "PUT", "/fhir/R4/CareTeam/" + pid, map[string]any{"resourceType": "CareTeam", "subject": map[string]any{"reference": "Patient/" + pid},
 			"participant": []any{map[string]any{"member": map[string]any{"reference": "Practitioner/0123456789abcdef0123456789abcdef"}}}}, "", 400, "practitioner"},
 		{"unknown route", "a@test.hush", "GET", "/fhir/R4/Observation", nil, "", 404, "no such endpoint"},
+		{"wrong method", "a@test.hush", "DELETE", "/fhir/R4/Patient/" + pid, nil, "", 405, "not allowed"},
+		{"patient and subject", "a@test.hush", "GET", "/fhir/R4/DocumentReference?patient=" + pid + "&subject=Patient/" + pid, nil, "", 400, "not both"},
 	}
 	beforeP, beforeN := f.counts()
 	for _, tt := range tests {
@@ -131,3 +133,27 @@ func TestBadInput(t *testing.T) {
 }
 
 func withField(m map[string]any, k string, v any) map[string]any { m[k] = v; return m }
+
+// TestBearerSchemeIsCaseInsensitive (RFC 7235: auth schemes are
+// case-insensitive) and 405 carries Allow.
+func TestBearerSchemeAndAllow(t *testing.T) {
+	f := newFixture(t)
+	f.serve()
+	r := f.do("", "GET", "/fhir/R4/Practitioner?name=admin", nil, "Authorization", "bearer "+f.tokens["admin@test.hush"])
+	if r.status != 200 {
+		t.Fatalf("lower-case bearer: %d %s", r.status, r.body)
+	}
+	r = f.do("admin@test.hush", "DELETE", "/fhir/R4/DocumentReference/abc", nil)
+	if r.status != 405 || r.header.Get("Allow") != "GET, PUT" {
+		t.Fatalf("405: %d Allow %q", r.status, r.header.Get("Allow"))
+	}
+	m := f.must(200, f.do("", "GET", "/fhir/R4/metadata", nil))
+	if m["resourceType"] != "CapabilityStatement" || m["fhirVersion"] != "4.0.1" {
+		t.Fatalf("metadata: %v", m)
+	}
+	for _, h := range []string{"Strict-Transport-Security", "Content-Security-Policy", "X-Content-Type-Options", "Cache-Control"} {
+		if r.header.Get(h) == "" {
+			t.Errorf("missing header %s", h)
+		}
+	}
+}

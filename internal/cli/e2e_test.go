@@ -136,7 +136,7 @@ func TestAccessControl(t *testing.T) {
 		}
 		for _, g := range grants {
 			for _, principal := range []string{g.Principal, "user:" + a.UserID} {
-				if _, err := a.Key.OpenGrant(seal.GrantContext{Record: g.PatientID, Epoch: g.Epoch, Principal: principal}, g.Sealed); err == nil {
+				if _, err := a.Key.OpenGrant(seal.GrantContext{Clinic: cl.ID(), Record: g.PatientID, Epoch: g.Epoch, Principal: principal}, g.Sealed); err == nil {
 					t.Errorf("%s opened a grant for %s", who, g.Principal)
 				}
 			}

@@ -72,19 +72,30 @@ func runInit(ctx context.Context, env Env, args []string) error {
 		os.RemoveAll(c.data)
 		return err
 	}
-	defer cl.Close()
+	// Until the shares and the certificate are written, a failure undoes
+	// everything: a clinic without its recovery shares must not exist.
+	undo := func(err error) error {
+		cl.Close()
+		for _, p := range sharePaths {
+			os.Remove(p)
+		}
+		os.Remove(c.kekFile)
+		os.RemoveAll(c.data)
+		return err
+	}
 	for i, s := range shares {
 		if err := seal.WriteFileDurable(sharePaths[i], s.Encode(), 0o600); err != nil {
-			return fmt.Errorf("write share: %w", err)
+			return undo(fmt.Errorf("write share: %w", err))
 		}
 	}
 	certPEM, keyPEM, err := selfSignedCert(strings.Split(*hosts, ","))
 	if err != nil {
-		return err
+		return undo(err)
 	}
 	if err := cl.PutTLS(ctx, certPEM, keyPEM); err != nil {
-		return err
+		return undo(err)
 	}
+	defer cl.Close()
 	fmt.Fprintf(env.Stdout, "Created clinic %q in %s\n", cl.Name(), c.data)
 	fmt.Fprintf(env.Stdout, "Key-encryption key: %s (back it up apart from the data; without it the directory cannot be opened)\n", c.kekFile)
 	fmt.Fprintf(env.Stdout, "Recovery key fingerprint: %s\n", cl.RecoveryPublicKey().Fingerprint())

@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hushepr/hush/internal/api"
@@ -45,6 +47,34 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	return serve(ctx, env, cl, c.data, *addr, cert)
 }
 
+// scrubber passes net/http's own error lines (TLS handshake failures and
+// the like) to the log with client addresses removed: an address is personal
+// data.
+type scrubber struct{ log *slog.Logger }
+
+var addrPattern = regexp.MustCompile(`(\[[0-9A-Fa-f:.%a-z]+\]|[0-9]{1,3}(\.[0-9]{1,3}){3})(:[0-9]+)?`)
+
+func (s scrubber) Write(p []byte) (int, error) {
+	s.log.Warn("http", "msg", addrPattern.ReplaceAllString(strings.TrimSpace(string(p)), "[client]"))
+	return len(p), nil
+}
+
+// sweep drops unlocked token sessions that idled out or whose token was
+// revoked, expired or whose account was deactivated (by the CLI, say), so
+// their keys do not linger in memory until the token is next presented.
+func sweep(ctx context.Context, cl *clinic.Clinic) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			cl.SweepSessions(ctx)
+		}
+	}
+}
+
 func storedCert(ctx context.Context, cl *clinic.Clinic) (tls.Certificate, error) {
 	certPEM, keyPEM, err := cl.TLS(ctx)
 	if err != nil {
@@ -72,7 +102,7 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string
 		return err
 	}
 	defer lf.Close()
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(lf, env.Stderr), nil))
+	log := slog.New(slog.NewJSONHandler(lf, nil))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -85,8 +115,9 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          stdlog.New(scrubber{log}, "", 0),
 	}
+	go sweep(ctx, cl)
 	log.Info("serving", "addr", ln.Addr().String())
 	fmt.Fprintf(env.Stdout, "serving https://%s\n", ln.Addr())
 	errc := make(chan error, 1)

@@ -146,6 +146,7 @@ func Init(ctx context.Context, dataDir string, kek *seal.KEK, o InitOptions) (*C
 		return nil, nil, err
 	}
 	wrap := kek.Derive("clinic key wrap v1")
+	defer wrap.Wipe()
 	dirBytes, idxBytes := c.dirKey.KeyBytesForEscrow(), c.idxKey.KeyBytesForEscrow()
 	escrow, err := seal.SealToPublic(c.recoveryPub, seal.AD("hush recovery escrow v1", c.id), append(dirBytes, idxBytes...))
 	clear(dirBytes)
@@ -197,6 +198,7 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 	c := &Clinic{db: db, now: time.Now, tokens: map[string]*tokenSession{}}
 	c.kekKeys(kek)
 	wrap := kek.Derive("clinic key wrap v1")
+	defer wrap.Wipe()
 	err = db.Read(ctx, func(tx *store.Tx) error {
 		id, err := tx.Meta(metaClinicID)
 		if err != nil {

@@ -131,6 +131,7 @@ func TestTamperedColumnsDoNotOpen(t *testing.T) {
 			"status": func(r *store.NoteRow) { r.Status = "preliminary" },
 			"kind":   func(r *store.NoteRow) { r.Kind = "DAP" },
 			"author": func(r *store.NoteRow) { r.AuthorID = "someone" },
+			"date":   func(r *store.NoteRow) { r.CreatedAt-- },
 			"moved": func(r *store.NoteRow) {
 				if r.ID == n1.ID {
 					r.ID = n2.ID
@@ -362,5 +363,77 @@ func TestUsers(t *testing.T) {
 	u, err := e.c.UserByEmail(e.ctx, "admin@x.fi")
 	if err != nil || u.Active || u.Name != "Admin" {
 		t.Errorf("deactivated user stays attributable: %+v %v", u, err)
+	}
+}
+
+// TestForgedEpochRefused: a database writer without the KEK inserts a new
+// epoch whose seed they chose, with a valid grant to the clinician. Hush
+// refuses to seal under it.
+func TestForgedEpochRefused(t *testing.T) {
+	e := newEnv(t)
+	a := e.user("a@x.fi", hush.RoleClinician)
+	p, _ := e.c.CreatePatient(as(a), hush.Patient{Family: "V", BirthDate: "1990-01-01"}, nil)
+	evil := seal.NewRecordSeed()
+	evilPub, _ := evil.PublicKey()
+	err := e.c.db.ReadWrite(e.ctx, func(tx *store.Tx) error {
+		if err := tx.InsertEpoch(p.ID, 2, evilPub.Bytes(), make([]byte, 32), 1); err != nil {
+			return err
+		}
+		g, err := seal.SealGrant(a.Key.Public(), seal.GrantContext{Clinic: e.c.id, Record: p.ID, Epoch: 2, Principal: "user:" + a.UserID}, evil)
+		if err != nil {
+			return err
+		}
+		return tx.InsertGrant(store.GrantRow{PatientID: p.ID, Epoch: 2, Principal: "user:" + a.UserID, Sealed: g, CreatedAt: 1})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.CreateNote(as(a), p.ID, NoteInput{Kind: hush.KindFree, Status: hush.StatusSigned, Text: "secret"}); err == nil {
+		t.Fatal("a note was sealed under a forged epoch")
+	}
+}
+
+// TestDeactivationRekeys: deactivating a clinician starts a new epoch on each
+// of their records, granted to the rest of the team and recovery only.
+func TestDeactivationRekeys(t *testing.T) {
+	e := newEnv(t)
+	a := e.user("a@x.fi", hush.RoleClinician)
+	b := e.user("b@x.fi", hush.RoleClinician)
+	p, _ := e.c.CreatePatient(as(a), hush.Patient{Family: "V", BirthDate: "1990-01-01"}, []string{b.UserID})
+	old, _ := e.c.CreateNote(as(a), p.ID, NoteInput{Kind: hush.KindFree, Status: hush.StatusSigned, Text: "before"})
+	if err := e.c.DeactivateUser(e.ctx, "b@x.fi"); err != nil {
+		t.Fatal(err)
+	}
+	e.c.db.Read(e.ctx, func(tx *store.Tx) error {
+		if ep, _ := tx.CurrentEpoch(p.ID); ep != 2 {
+			t.Errorf("epoch %d after deactivation, want 2", ep)
+		}
+		gs, _ := tx.Grants(p.ID)
+		for _, g := range gs {
+			if g.Principal == "user:"+b.UserID {
+				t.Errorf("deactivated user keeps a grant on epoch %d", g.Epoch)
+			}
+		}
+		return nil
+	})
+	n, err := e.c.CreateNote(as(a), p.ID, NoteInput{Kind: hush.KindFree, Status: hush.StatusSigned, Text: "after"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row store.NoteRow
+	e.c.db.Read(e.ctx, func(tx *store.Tx) error { row, err = tx.Note(n.ID, 0); return err })
+	if row.Epoch != 2 {
+		t.Errorf("new note in epoch %d, want 2", row.Epoch)
+	}
+	if got, err := e.c.Note(as(a), old.ID, 0); err != nil || got.Text != "before" {
+		t.Errorf("old note after rekey: %v", err)
+	}
+	// b's old key opens nothing of epoch 2.
+	var g2 []store.GrantRow
+	e.c.db.Read(e.ctx, func(tx *store.Tx) error { g2, _ = tx.Grants(p.ID); return nil })
+	for _, g := range g2 {
+		if _, err := b.Key.OpenGrant(seal.GrantContext{Clinic: e.c.id, Record: p.ID, Epoch: g.Epoch, Principal: g.Principal}, g.Sealed); err == nil {
+			t.Errorf("b's old key opens the %s grant of epoch %d", g.Principal, g.Epoch)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -158,6 +159,7 @@ func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians [
 	p.CreatedAt = now.UTC().Truncate(time.Millisecond)
 	dir, _ := json.Marshal(p)
 	row := store.PatientRow{ID: p.ID, Directory: c.dirKey.Seal(dir, patientAD(p.ID)), CreatedAt: p.CreatedAt.UnixMilli(), CreatedBy: a.UserID}
+	clear(dir)
 	if p.HETU != "" {
 		row.HetuIndex = c.hetuIndex(p.HETU)
 	}
@@ -190,9 +192,8 @@ func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians [
 	if err != nil {
 		return hush.Patient{}, err
 	}
-	if err := c.dir.refresh(ctx); err != nil {
-		return hush.Patient{}, err
-	}
+	// The write is committed: a failed refresh is retried by the next read.
+	c.dir.refresh(ctx)
 	return p, nil
 }
 
@@ -203,7 +204,7 @@ func (c *Clinic) newEpoch(tx *store.Tx, patientID string, epoch int, seed *seal.
 	if err != nil {
 		return internal("derive record key", err)
 	}
-	if err := tx.InsertEpoch(patientID, epoch, rpub.Bytes(), now); err != nil {
+	if err := tx.InsertEpoch(patientID, epoch, rpub.Bytes(), c.epochMAC(patientID, epoch, rpub.Bytes()), now); err != nil {
 		return err
 	}
 	if err := c.grant(tx, patientID, epoch, seed, RecoveryPrincipal, c.recoveryPub, now); err != nil {
@@ -221,8 +222,15 @@ func (c *Clinic) newEpoch(tx *store.Tx, patientID string, epoch int, seed *seal.
 	return nil
 }
 
+// epochMAC authenticates an epoch's public key under a KEK-derived key, so
+// that a database writer without the KEK cannot slip in an epoch (and a seed
+// of their choosing) for future notes to be sealed under.
+func (c *Clinic) epochMAC(patientID string, epoch int, pub []byte) []byte {
+	return c.pubMAC.MAC(seal.AD("hush record epoch v1", c.id, patientID, strconv.Itoa(epoch), string(pub)))
+}
+
 func (c *Clinic) grant(tx *store.Tx, patientID string, epoch int, seed *seal.RecordSeed, principal string, to *seal.PublicKey, now int64) error {
-	g, err := seal.SealGrant(to, seal.GrantContext{Record: patientID, Epoch: epoch, Principal: principal}, seed)
+	g, err := seal.SealGrant(to, seal.GrantContext{Clinic: c.id, Record: patientID, Epoch: epoch, Principal: principal}, seed)
 	if err != nil {
 		return internal("seal grant", err)
 	}

@@ -35,8 +35,9 @@ func (c *Clinic) clinician(tx *store.Tx, a *hush.Actor, patientID string) error 
 }
 
 // seed opens (or takes from the session cache) the record seed of one epoch
-// through the actor's own grant. This is where access is enforced by the
-// cryptography: without a grant sealed to the actor's key there is no seed.
+// through the actor's own grant, and returns a copy the caller wipes. This
+// is where access is enforced by the cryptography: without a grant sealed to
+// the actor's key there is no seed.
 func (c *Clinic) seed(tx *store.Tx, a *hush.Actor, patientID string, epoch int) (*seal.RecordSeed, error) {
 	if s := a.Session.Get(patientID, epoch); s != nil {
 		return s, nil
@@ -52,12 +53,36 @@ func (c *Clinic) seed(tx *store.Tx, a *hush.Actor, patientID string, epoch int) 
 	if err != nil {
 		return nil, err
 	}
-	s, err := a.Key.OpenGrant(seal.GrantContext{Record: patientID, Epoch: epoch, Principal: principal}, g.Sealed)
+	s, err := a.Key.OpenGrant(seal.GrantContext{Clinic: c.id, Record: patientID, Epoch: epoch, Principal: principal}, g.Sealed)
 	if err != nil {
 		return nil, hush.Wrap(hush.EFORBIDDEN, "you hold no key to this record", err)
 	}
+	if err := c.checkSeed(tx, patientID, epoch, s); err != nil {
+		s.Wipe()
+		return nil, err
+	}
 	a.Session.Put(patientID, epoch, s)
-	return s, nil
+	return s.Clone(), nil
+}
+
+// checkSeed verifies that a seed belongs to the epoch the clinic created: the
+// epoch's public key carries a KEK-keyed MAC, and the seed must derive it.
+func (c *Clinic) checkSeed(tx *store.Tx, patientID string, epoch int, s *seal.RecordSeed) error {
+	pub, mac, err := tx.Epoch(patientID, epoch)
+	if err != nil {
+		return err
+	}
+	if !c.pubMAC.VerifyMAC(seal.AD("hush record epoch v1", c.id, patientID, strconv.Itoa(epoch), string(pub)), mac) {
+		return hush.Errorf(hush.EINTERNAL, "a record epoch failed its integrity check")
+	}
+	derived, err := s.PublicKey()
+	if err != nil {
+		return internal("derive record key", err)
+	}
+	if string(derived.Bytes()) != string(pub) {
+		return hush.Errorf(hush.EINTERNAL, "a grant holds a seed that does not match its record epoch")
+	}
+	return nil
 }
 
 type noteBody struct {
@@ -66,7 +91,8 @@ type noteBody struct {
 }
 
 func noteAD(n store.NoteRow) []byte {
-	return seal.AD("hush note v1", n.PatientID, n.ID, strconv.Itoa(n.Version), strconv.Itoa(n.Epoch), "note", n.Kind, n.Status, n.AuthorID)
+	return seal.AD("hush note v1", n.PatientID, n.ID, strconv.Itoa(n.Version), strconv.Itoa(n.Epoch), "note", n.Kind, n.Status, n.AuthorID,
+		strconv.FormatInt(n.CreatedAt, 10))
 }
 
 // NoteInput is what a clinician writes.
@@ -126,6 +152,7 @@ func (c *Clinic) writeNote(tx *store.Tx, a *hush.Actor, row store.NoteRow, in No
 	if err != nil {
 		return hush.Note{}, err
 	}
+	defer s.Wipe()
 	row.Epoch, row.AuthorID, row.Kind, row.Status = epoch, a.UserID, string(in.Kind), string(in.Status)
 	row.CreatedAt = c.millis()
 	body, _ := json.Marshal(noteBody{Title: in.Title, Text: in.Text})
@@ -146,6 +173,7 @@ func (c *Clinic) openNote(tx *store.Tx, a *hush.Actor, row store.NoteRow) (hush.
 		return hush.Note{}, err
 	}
 	k := s.ContentKey()
+	s.Wipe()
 	defer k.Wipe()
 	b, err := k.Open(row.Body, noteAD(row))
 	if err != nil {
@@ -343,18 +371,11 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 			}
 		}
 		if len(remove) > 0 {
-			epoch, err := tx.CurrentEpoch(patientID)
-			if err != nil {
-				return err
-			}
 			stay := make([]string, 0, len(wantSet))
 			for id := range wantSet {
 				stay = append(stay, id)
 			}
-			sort.Strings(stay)
-			seed := seal.NewRecordSeed()
-			defer seed.Wipe()
-			if err := c.newEpoch(tx, patientID, epoch+1, seed, stay, now); err != nil {
+			if err := c.rekey(tx, patientID, stay, now); err != nil {
 				return err
 			}
 			for _, id := range remove {
@@ -379,6 +400,20 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 	return result, nil
 }
 
+// rekey starts a new key epoch of a record, granted to stay (clinicians) and
+// the recovery key only. New items are sealed under it; the old epochs stay
+// readable to those who still hold their grants.
+func (c *Clinic) rekey(tx *store.Tx, patientID string, stay []string, now int64) error {
+	epoch, err := tx.CurrentEpoch(patientID)
+	if err != nil {
+		return err
+	}
+	sort.Strings(stay)
+	seed := seal.NewRecordSeed()
+	defer seed.Wipe()
+	return c.newEpoch(tx, patientID, epoch+1, seed, stay, now)
+}
+
 // grantAll seals every epoch of a record to each user in add and puts them
 // on the care team. open yields the seed of an epoch.
 func (c *Clinic) grantAll(tx *store.Tx, patientID string, add []string, open func(epoch int) (*seal.RecordSeed, error), by string, now int64) error {
@@ -396,10 +431,14 @@ func (c *Clinic) grantAll(tx *store.Tx, patientID string, add []string, open fun
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Grant(patientID, e, userPrincipal(id)); err == nil {
+			_, err = tx.Grant(patientID, e, userPrincipal(id))
+			if err == nil {
+				s.Wipe()
 				continue
 			}
-			if err := c.grant(tx, patientID, e, s, userPrincipal(id), pub, now); err != nil {
+			err = c.grant(tx, patientID, e, s, userPrincipal(id), pub, now)
+			s.Wipe()
+			if err != nil {
 				return err
 			}
 		}
@@ -436,7 +475,15 @@ func (c *Clinic) RecoverGrant(ctx context.Context, recovery *seal.PrivateKey, pa
 			if err != nil {
 				return nil, err
 			}
-			return recovery.OpenGrant(seal.GrantContext{Record: patientID, Epoch: epoch, Principal: RecoveryPrincipal}, g.Sealed)
+			s, err := recovery.OpenGrant(seal.GrantContext{Clinic: c.id, Record: patientID, Epoch: epoch, Principal: RecoveryPrincipal}, g.Sealed)
+			if err != nil {
+				return nil, hush.Wrap(hush.EINTERNAL, "a recovery grant does not open", err)
+			}
+			if err := c.checkSeed(tx, patientID, epoch, s); err != nil {
+				s.Wipe()
+				return nil, err
+			}
+			return s, nil
 		}
 		return c.grantAll(tx, patientID, []string{u.ID}, open, "recovery", c.millis())
 	})

@@ -144,6 +144,37 @@ func (c *Clinic) Authenticate(ctx context.Context, bearer string) (*hush.Actor, 
 	return a, nil
 }
 
+// SweepSessions drops sessions that idled out or whose token or account no
+// longer holds.
+func (c *Clinic) SweepSessions(ctx context.Context) {
+	now := c.now()
+	c.mu.Lock()
+	c.expireSessionsLocked(now)
+	ids := make([]string, 0, len(c.tokens))
+	for id := range c.tokens {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		valid := false
+		c.db.Read(ctx, func(tx *store.Tx) error {
+			tok, err := tx.TokenByID(id)
+			if err != nil {
+				return err
+			}
+			u, err := tx.UserByID(tok.UserID)
+			if err != nil {
+				return err
+			}
+			valid = !tok.RevokedAt.Valid && u.Active && (!tok.ExpiresAt.Valid || now.UnixMilli() < tok.ExpiresAt.Int64)
+			return nil
+		})
+		if !valid {
+			c.dropSession(id)
+		}
+	}
+}
+
 func (c *Clinic) expireSessionsLocked(now time.Time) {
 	for id, s := range c.tokens {
 		if now.Sub(s.lastUsed) >= TokenIdle {

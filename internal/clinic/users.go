@@ -50,8 +50,11 @@ func (c *Clinic) emailIndex(email string) []byte {
 	return c.idxKey.MAC(seal.AD("hush email index v1", email))
 }
 
-func (c *Clinic) pubKeyMAC(userID string, pub []byte) []byte {
-	return c.pubMAC.MAC(seal.AD("hush public key v1", userID, string(pub)))
+// pubKeyMAC authenticates a user's public key together with their id and
+// role, so a database writer can neither swap a key in nor turn a reception
+// account into a clinician that care teams accept.
+func (c *Clinic) pubKeyMAC(userID string, role hush.Role, pub []byte) []byte {
+	return c.pubMAC.MAC(seal.AD("hush public key v1", c.id, userID, string(role), string(pub)))
 }
 
 // AddUser creates a staff account with a fresh key pair sealed under the
@@ -76,6 +79,7 @@ func (c *Clinic) AddUser(ctx context.Context, nu NewUser) (hush.User, error) {
 	}
 	u := hush.User{ID: newID(), Role: nu.Role, Name: strings.TrimSpace(nu.Name), Email: email, Active: true, CreatedAt: c.now().UTC()}
 	prof, _ := json.Marshal(profile{Name: u.Name, Email: u.Email})
+	defer clear(prof)
 	pub := priv.Public().Bytes()
 	salt := seal.NewSalt()
 	cred := seal.FromPassword(nu.Password, salt)
@@ -87,7 +91,7 @@ func (c *Clinic) AddUser(ctx context.Context, nu NewUser) (hush.User, error) {
 		EmailIndex:   c.emailIndex(email),
 		Profile:      c.dirKey.Seal(prof, seal.AD("hush user profile v1", u.ID)),
 		PublicKey:    pub,
-		PublicKeyMAC: c.pubKeyMAC(u.ID, pub),
+		PublicKeyMAC: c.pubKeyMAC(u.ID, u.Role, pub),
 		PwSalt:       salt,
 		PwVerifier:   c.credMAC.MAC(seal.AD("hush password verifier v1", u.ID, string(cred.Verifier))),
 		PwKey:        c.credWrap.Seal(seal.SealPrivateKey(priv, cred.Wrap, seal.AD("hush user key password v1", u.ID)), seal.AD("hush user key kek v1", u.ID)),
@@ -176,7 +180,7 @@ func (c *Clinic) userPublicKey(tx *store.Tx, userID string) (*seal.PublicKey, er
 	if !r.Active || r.Role != string(hush.RoleClinician) {
 		return nil, hush.Errorf(hush.EINVALID, "only an active clinician can be on a care team")
 	}
-	if !c.pubMAC.VerifyMAC(seal.AD("hush public key v1", r.ID, string(r.PublicKey)), r.PublicKeyMAC) {
+	if !c.pubMAC.VerifyMAC(seal.AD("hush public key v1", c.id, r.ID, r.Role, string(r.PublicKey)), r.PublicKeyMAC) {
 		return nil, hush.Errorf(hush.EINTERNAL, "a stored public key failed its integrity check")
 	}
 	return seal.ParsePublicKey(r.PublicKey)
@@ -227,7 +231,31 @@ func (c *Clinic) DeactivateUser(ctx context.Context, email string) error {
 		return err
 	}
 	now := c.millis()
+	var touched []string
 	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		// Every record the user could open gets a new epoch without them,
+		// so that a copy of their old key (an old backup and their password)
+		// opens nothing written from now on.
+		patients, err := tx.PatientsOf(u.ID)
+		if err != nil {
+			return err
+		}
+		for _, pid := range patients {
+			team, err := tx.CareTeam(pid)
+			if err != nil {
+				return err
+			}
+			stay := team[:0:0]
+			for _, id := range team {
+				if id != u.ID {
+					stay = append(stay, id)
+				}
+			}
+			if err := c.rekey(tx, pid, stay, now); err != nil {
+				return err
+			}
+		}
+		touched = patients
 		if err := tx.DeactivateUser(u.ID, now); err != nil {
 			return err
 		}
@@ -243,5 +271,8 @@ func (c *Clinic) DeactivateUser(ctx context.Context, email string) error {
 		return err
 	}
 	c.dropSessionsOf(u.ID)
+	for _, pid := range touched {
+		c.forgetSeeds(pid)
+	}
 	return nil
 }

@@ -22,6 +22,7 @@ const (
 	EFORBIDDEN    = "forbidden"    // the actor may not do this
 	EUNAUTHORIZED = "unauthorized" // no valid credential
 	ETOOLARGE     = "too_large"    // the input is over a size limit
+	EUNAVAILABLE  = "unavailable"  // busy or down for now; try again
 	EINTERNAL     = "internal"     // a fault on our side
 )
 

@@ -8,7 +8,8 @@ import (
 )
 
 // SeedCache holds the record seeds an actor's session has opened. Wipe drops
-// and zeroes them when the session ends.
+// and zeroes them when the session ends. Get hands out copies, so wiping the
+// cache never pulls a seed from under a request that is using it.
 type SeedCache struct {
 	mu    sync.Mutex
 	seeds map[string]*seal.RecordSeed
@@ -23,7 +24,10 @@ func (c *SeedCache) Get(patient string, epoch int) *seal.RecordSeed {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.seeds[seedKey(patient, epoch)]
+	if s := c.seeds[seedKey(patient, epoch)]; s != nil {
+		return s.Clone()
+	}
+	return nil
 }
 
 // Put caches a seed.
@@ -35,6 +39,9 @@ func (c *SeedCache) Put(patient string, epoch int, s *seal.RecordSeed) {
 	defer c.mu.Unlock()
 	if c.seeds == nil {
 		c.seeds = make(map[string]*seal.RecordSeed)
+	}
+	if old := c.seeds[seedKey(patient, epoch)]; old != nil {
+		old.Wipe()
 	}
 	c.seeds[seedKey(patient, epoch)] = s
 }

@@ -101,13 +101,14 @@ func (p *PublicKey) Equal(q *PublicKey) bool {
 // GrantContext names what a grant is for. It is bound into HPKE's info, so
 // a grant copied to another record, epoch or principal does not open.
 type GrantContext struct {
+	Clinic    string // clinic id
 	Record    string // patient id
 	Epoch     int    // key epoch of the record
 	Principal string // recipient principal id ("user:ID" or "recovery")
 }
 
 func (c GrantContext) info() []byte {
-	return AD("hush grant v1", c.Record, strconv.Itoa(c.Epoch), c.Principal)
+	return AD("hush grant v1", c.Clinic, c.Record, strconv.Itoa(c.Epoch), c.Principal)
 }
 
 // GrantSize is the size of one sealed grant.

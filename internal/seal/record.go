@@ -48,6 +48,13 @@ func (s *RecordSeed) PublicKey() (*PublicKey, error) {
 	return &PublicKey{pk: sk.PublicKey()}, nil
 }
 
+// Clone returns a copy that the caller owns (and wipes), so that a cached
+// seed can be wiped without pulling it from under a request that uses it.
+func (s *RecordSeed) Clone() *RecordSeed {
+	c := *s
+	return &c
+}
+
 // Wipe zeroes the seed.
 func (s *RecordSeed) Wipe() {
 	if s != nil {

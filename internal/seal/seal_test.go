@@ -83,6 +83,7 @@ func TestGrantBinding(t *testing.T) {
 		t.Fatalf("open grant: %v", err)
 	}
 	for name, cc := range map[string]GrantContext{
+		"other clinic":    {Clinic: "c2", Record: "p1", Epoch: 1, Principal: "user:alice"},
 		"other record":    {Record: "p2", Epoch: 1, Principal: "user:alice"},
 		"other epoch":     {Record: "p1", Epoch: 2, Principal: "user:alice"},
 		"other principal": {Record: "p1", Epoch: 1, Principal: "user:mallory"},

@@ -255,9 +255,16 @@ func (t *Tx) MaxPatientSeq() (int64, error) {
 	return n.Int64, err
 }
 
-// InsertEpoch records a record key epoch and its public key.
-func (t *Tx) InsertEpoch(patientID string, epoch int, publicKey []byte, at int64) error {
-	return t.exec(`INSERT INTO record_epochs (patient_id, epoch, public_key, created_at) VALUES (?,?,?,?)`, patientID, epoch, publicKey, at)
+// InsertEpoch records a record key epoch, its public key and the MAC that
+// authenticates the two.
+func (t *Tx) InsertEpoch(patientID string, epoch int, publicKey, mac []byte, at int64) error {
+	return t.exec(`INSERT INTO record_epochs (patient_id, epoch, public_key, public_key_mac, created_at) VALUES (?,?,?,?,?)`, patientID, epoch, publicKey, mac, at)
+}
+
+// Epoch returns an epoch's public key and its MAC.
+func (t *Tx) Epoch(patientID string, epoch int) (publicKey, mac []byte, err error) {
+	err = t.tx.QueryRow(`SELECT public_key, public_key_mac FROM record_epochs WHERE patient_id = ? AND epoch = ?`, patientID, epoch).Scan(&publicKey, &mac)
+	return publicKey, mac, one(err, "record epoch")
 }
 
 // CurrentEpoch returns the newest key epoch of a patient.

@@ -61,7 +61,8 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	} {
 		q.Add("_pragma", p)
 	}
-	dsn := "file:" + path + "?" + q.Encode()
+	// Escape the characters that would end the path part of a file: URI.
+	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) + "?" + q.Encode()
 	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
 	if err != nil {
 		return nil, err
@@ -168,6 +169,8 @@ func normalize(err error) error {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_CONSTRAINT:
 			return hush.Wrap(hush.ECONFLICT, "conflicts with existing data", err)
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return hush.Wrap(hush.EUNAVAILABLE, "the database is busy; try again", err)
 		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR:
 			return hush.Wrap(hush.EINTERNAL, "storage is unavailable", err)
 		}

@@ -44,7 +44,7 @@ func seedRows(t *testing.T, db *DB) {
 		if err := tx.InsertPatient(PatientRow{ID: "p1", Directory: []byte{3}, CreatedAt: 1, CreatedBy: "u1"}); err != nil {
 			return err
 		}
-		if err := tx.InsertEpoch("p1", 1, []byte{4}, 1); err != nil {
+		if err := tx.InsertEpoch("p1", 1, []byte{4}, []byte{5}, 1); err != nil {
 			return err
 		}
 		return tx.InsertNote(NoteRow{ID: "n1", Version: 1, PatientID: "p1", Epoch: 1, AuthorID: "u1", Kind: "SOAP", Status: "final", CreatedAt: 1, Body: []byte{5}})

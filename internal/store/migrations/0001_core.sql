@@ -46,6 +46,7 @@ CREATE TABLE record_epochs (
 	patient_id TEXT NOT NULL REFERENCES patients (id),
 	epoch      INTEGER NOT NULL CHECK (epoch >= 1),
 	public_key BLOB NOT NULL,
+	public_key_mac BLOB NOT NULL,
 	created_at INTEGER NOT NULL,
 	PRIMARY KEY (patient_id, epoch)
 ) STRICT;
