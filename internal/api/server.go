@@ -229,7 +229,6 @@ var issueOf = map[string]string{
 	errMethod:          "not-supported",
 }
 
-
 func (s *Server) writeError(w http.ResponseWriter, err error) {
 	code := hush.ErrorCode(err)
 	var mbe *http.MaxBytesError
