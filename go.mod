@@ -2,6 +2,8 @@ module github.com/hushepr/hush
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	golang.org/x/crypto v0.59.0
 	modernc.org/sqlite v1.62.0

@@ -114,7 +114,7 @@ type qualification struct {
 
 type attachment struct {
 	ContentType string `json:"contentType,omitempty"`
-	Data        []byte `json:"data,omitempty"`
+	Data        string `json:"data,omitempty"` // base64Binary, decoded by Hush for a clear error
 	Title       string `json:"title,omitempty"`
 	Creation    string `json:"creation,omitempty"`
 }
@@ -210,7 +210,6 @@ func decode(r io.Reader, resourceType string, v any) error {
 func decodeError(err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
-	var ce base64.CorruptInputError
 	switch {
 	case errors.As(err, &se):
 		return hush.Errorf(hush.EINVALID, "the body is not valid JSON (error at byte %d)", se.Offset)
@@ -219,8 +218,6 @@ func decodeError(err error) error {
 			return hush.Errorf(hush.EINVALID, "field %s must be a JSON %s", te.Field, jsonKind(te.Type.Kind().String()))
 		}
 		return hush.Errorf(hush.EINVALID, "a field has the wrong JSON type")
-	case errors.As(err, &ce):
-		return hush.Errorf(hush.EINVALID, "attachment data must be base64")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return hush.Errorf(hush.EINVALID, "the body is empty or cut short")
 	}
@@ -379,7 +376,7 @@ func fromNote(n hush.Note) documentReference {
 		Date:         fhirTime(n.CreatedAt),
 		Author:       []reference{{Reference: "Practitioner/" + n.AuthorID}},
 		Description:  n.Title,
-		Content:      []docContent{{Attachment: attachment{ContentType: "text/plain; charset=utf-8", Data: []byte(n.Text)}}},
+		Content:      []docContent{{Attachment: attachment{ContentType: "text/plain; charset=utf-8", Data: base64.StdEncoding.EncodeToString([]byte(n.Text))}}},
 	}
 	if n.Version > 1 && n.Status == hush.StatusAmended {
 		d.RelatesTo = []relatesTo{{Code: "replaces", Target: reference{Reference: fmt.Sprintf("DocumentReference/%s/_history/%d", n.ID, n.Version-1)}}}

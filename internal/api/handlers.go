@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/base64"
 	"net/http"
 	"strconv"
 	"strings"
@@ -134,7 +135,11 @@ func noteInput(in documentReference) (clinic.NoteInput, error) {
 	if ct := strings.ToLower(strings.ReplaceAll(att.ContentType, " ", "")); ct != "" && ct != "text/plain" && ct != "text/plain;charset=utf-8" {
 		return out, hush.Errorf(hush.EINVALID, "attachment contentType must be text/plain; charset=utf-8")
 	}
-	out.Text = string(att.Data)
+	text, err := base64.StdEncoding.DecodeString(att.Data)
+	if err != nil {
+		return out, hush.Errorf(hush.EINVALID, "attachment data must be base64")
+	}
+	out.Text = string(text)
 	out.Title = in.Description
 	return out, nil
 }
