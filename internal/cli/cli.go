@@ -37,6 +37,7 @@ var commands = map[string]command{
 	"user":    {"add, list or deactivate staff accounts", runUser},
 	"token":   {"create, list or revoke API tokens", runToken},
 	"recover": {"use recovery shares to grant a record to a clinician", runRecover},
+	"backup":  {"write a verified snapshot of the database (backup verify checks one)", runBackup},
 }
 
 // ErrUsage marks a usage error (exit status 2).

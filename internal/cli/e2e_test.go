@@ -252,3 +252,48 @@ func TestRecovery(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupRestore: a backup taken while the server runs restores into a
+// new data directory whose server serves the same notes; the backup holds no
+// plaintext.
+func TestBackupRestore(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician")
+	f.serve()
+	p := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Backupmarkfam", "Eino", makeHETU(7, 7, 1977, 777), "+358 40 777 7777")))
+	pid := p["id"].(string)
+	n := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "final", "Backupnotemarker text")))
+	out := filepath.Join(f.root, "backups", "hush-backup.db")
+	os.MkdirAll(filepath.Dir(out), 0o700)
+	got := f.run("backup", "--data", f.data, "--kek-file", f.kek, "--out", out)
+	if !strings.Contains(got, "verified: 2 users, 1 patients, 1 note versions, 2 grants") {
+		t.Fatalf("backup output: %s", got)
+	}
+	if _, err := f.try("backup", "--data", f.data, "--kek-file", f.kek, "--out", out); err == nil {
+		t.Fatal("backup overwrote an existing file")
+	}
+	if hits := scanTree(t, []string{"Backupmarkfam", "Backupnotemarker", makeHETU(7, 7, 1977, 777)}, filepath.Dir(out)); len(hits) > 0 {
+		t.Fatalf("backup holds plaintext: %v", hits)
+	}
+	f.shutdown()
+	// Restore: the backup becomes the database of a new data directory.
+	restored := filepath.Join(f.root, "restored")
+	os.MkdirAll(restored, 0o700)
+	b, _ := os.ReadFile(out)
+	os.WriteFile(filepath.Join(restored, "hush.db"), b, 0o600)
+	if got := f.run("backup", "verify", "--kek-file", f.kek, "--out", out); !strings.Contains(got, "verified:") {
+		t.Fatalf("verify: %s", got)
+	}
+	f.data = restored
+	f.serve()
+	doc := f.must(200, f.do("doc@test.hush", "GET", "/fhir/R4/DocumentReference/"+n["id"].(string), nil))
+	if noteText(t, doc) != "Backupnotemarker text" {
+		t.Fatal("restored note differs")
+	}
+	// A truncated backup fails verification.
+	b = b[:len(b)/2]
+	bad := filepath.Join(f.root, "backups", "bad.db")
+	os.WriteFile(bad, b, 0o600)
+	if _, err := f.try("backup", "verify", "--kek-file", f.kek, "--out", bad); err == nil {
+		t.Error("a damaged backup verified")
+	}
+}

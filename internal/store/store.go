@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -49,16 +50,25 @@ type Tx struct{ tx *sql.Tx }
 
 // Open opens (creating if needed) the database in dir and migrates it.
 func Open(ctx context.Context, dir string) (*DB, error) {
-	path := filepath.Join(dir, FileName)
+	return open(ctx, filepath.Join(dir, FileName), false)
+}
+
+// OpenReadOnly opens a database file (a backup, say) without changing it.
+func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	return open(ctx, path, true)
+}
+
+func open(ctx context.Context, path string, readOnly bool) (*DB, error) {
 	q := url.Values{}
-	for _, p := range []string{
-		"journal_mode(WAL)",
-		"synchronous(FULL)",
-		"foreign_keys(1)",
-		"busy_timeout(10000)",
-		"temp_store(MEMORY)",
-		"secure_delete(1)",
-	} {
+	pragmas := []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "busy_timeout(10000)", "temp_store(MEMORY)", "secure_delete(1)"}
+	if readOnly {
+		pragmas = pragmas[2:]
+		q.Set("mode", "ro")
+	}
+	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
 	// Escape the characters that would end the path part of a file: URI.
@@ -75,6 +85,9 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	db := &DB{w: w, r: r}
+	if readOnly {
+		return db, nil
+	}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -126,6 +139,39 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// Backup writes a consistent snapshot of the database to path (which must
+// not exist) with VACUUM INTO, then fsyncs it and its directory. Writers go
+// on while it runs; the snapshot is the state at its start.
+func (db *DB) Backup(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return hush.Errorf(hush.ECONFLICT, "the backup file already exists")
+	}
+	if _, err := db.r.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return normalize(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // ReadWrite runs fn in a write transaction and commits it if fn returns nil.

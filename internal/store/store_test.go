@@ -7,7 +7,7 @@ import (
 	"github.com/hushepr/hush/internal/hush"
 )
 
-func open(t *testing.T) *DB {
+func openTest(t *testing.T) *DB {
 	t.Helper()
 	db, err := Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -20,7 +20,7 @@ func open(t *testing.T) *DB {
 // TestDurabilitySettings asserts the pragmas that make an acknowledged write
 // durable, on the writer connection and on reader connections.
 func TestDurabilitySettings(t *testing.T) {
-	db := open(t)
+	db := openTest(t)
 	ctx := context.Background()
 	want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "temp_store": "2", "secure_delete": "1"}
 	for name, w := range want {
@@ -55,7 +55,7 @@ func seedRows(t *testing.T, db *DB) {
 }
 
 func TestNotesAreAppendOnly(t *testing.T) {
-	db := open(t)
+	db := openTest(t)
 	seedRows(t, db)
 	ctx := context.Background()
 	for _, q := range []string{`UPDATE notes SET body = x'00'`, `DELETE FROM notes`} {
@@ -75,7 +75,7 @@ func TestNotesAreAppendOnly(t *testing.T) {
 // TestFailedWriteLeavesStateIntact: an error inside a transaction rolls
 // back everything it did.
 func TestFailedWriteLeavesStateIntact(t *testing.T) {
-	db := open(t)
+	db := openTest(t)
 	seedRows(t, db)
 	ctx := context.Background()
 	err := db.ReadWrite(ctx, func(tx *Tx) error {
