@@ -134,6 +134,14 @@ func (c *common) open(ctx context.Context) (*clinic.Clinic, error) {
 	return clinic.Open(ctx, c.data, kek)
 }
 
+// parseOpen parses a subcommand's flags and opens the clinic they name.
+func (c *common) parseOpen(ctx context.Context, fs *flag.FlagSet, args []string) (*clinic.Clinic, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	return c.open(ctx)
+}
+
 // secret reads a secret from a file (trailing newline removed) or, when
 // path is empty, from the environment variable envName.
 func secret(env Env, path, envName, what string) ([]byte, error) {

@@ -43,10 +43,7 @@ func runToken(ctx context.Context, env Env, args []string) error {
 		return nil
 	case "list":
 		email := fs.String("email", "", "the account's email")
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		cl, err := c.open(ctx)
+		cl, err := c.parseOpen(ctx, fs, args[1:])
 		if err != nil {
 			return err
 		}
@@ -67,10 +64,7 @@ func runToken(ctx context.Context, env Env, args []string) error {
 		return nil
 	case "revoke":
 		id := fs.String("id", "", "token id (hush token list shows them)")
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		cl, err := c.open(ctx)
+		cl, err := c.parseOpen(ctx, fs, args[1:])
 		if err != nil {
 			return err
 		}

@@ -45,10 +45,7 @@ func runUser(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "%s\n", u.ID)
 		return nil
 	case "list":
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		cl, err := c.open(ctx)
+		cl, err := c.parseOpen(ctx, fs, args[1:])
 		if err != nil {
 			return err
 		}
@@ -67,10 +64,7 @@ func runUser(ctx context.Context, env Env, args []string) error {
 		return nil
 	case "deactivate":
 		email := fs.String("email", "", "email of the account to deactivate")
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		cl, err := c.open(ctx)
+		cl, err := c.parseOpen(ctx, fs, args[1:])
 		if err != nil {
 			return err
 		}

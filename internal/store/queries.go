@@ -80,6 +80,26 @@ func one(err error, what string) error {
 	return err
 }
 
+type scanner interface{ Scan(...any) error }
+
+// queryAll runs q and scans every row with scan.
+func queryAll[T any](t *Tx, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := t.tx.Query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func (t *Tx) exec(q string, args ...any) error {
 	_, err := t.tx.ExecContext(context.Background(), q, args...)
 	return err
@@ -99,7 +119,7 @@ func (t *Tx) Meta(key string) ([]byte, error) {
 
 const userCols = `id, role, active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at`
 
-func scanUser(s interface{ Scan(...any) error }) (UserRow, error) {
+func scanUser(s scanner) (UserRow, error) {
 	var u UserRow
 	err := s.Scan(&u.ID, &u.Role, &u.Active, &u.EmailIndex, &u.Profile, &u.PublicKey, &u.PublicKeyMAC, &u.PwSalt, &u.PwVerifier, &u.PwKey, &u.CreatedAt, &u.DeactivatedAt)
 	return u, err
@@ -125,20 +145,7 @@ func (t *Tx) UserByEmailIndex(idx []byte) (UserRow, error) {
 
 // Users returns every user.
 func (t *Tx) Users() ([]UserRow, error) {
-	rows, err := t.tx.Query(`SELECT ` + userCols + ` FROM users ORDER BY created_at, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []UserRow
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return queryAll(t, scanUser, `SELECT `+userCols+` FROM users ORDER BY created_at, id`)
 }
 
 // DeactivateUser marks a user inactive and destroys their key material:
@@ -171,20 +178,11 @@ func (t *Tx) TokenByID(id string) (TokenRow, error) {
 
 // TokensOf returns a user's tokens.
 func (t *Tx) TokensOf(userID string) ([]TokenRow, error) {
-	rows, err := t.tx.Query(`SELECT id, user_id, created_at, expires_at, revoked_at FROM tokens WHERE user_id = ? ORDER BY created_at`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []TokenRow
-	for rows.Next() {
+	return queryAll(t, func(s scanner) (TokenRow, error) {
 		var r TokenRow
-		if err := rows.Scan(&r.ID, &r.UserID, &r.CreatedAt, &r.ExpiresAt, &r.RevokedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		err := s.Scan(&r.ID, &r.UserID, &r.CreatedAt, &r.ExpiresAt, &r.RevokedAt)
+		return r, err
+	}, `SELECT id, user_id, created_at, expires_at, revoked_at FROM tokens WHERE user_id = ? ORDER BY created_at`, userID)
 }
 
 // RevokeToken revokes a token and erases the private key sealed under it.
@@ -206,7 +204,7 @@ func (t *Tx) RevokeTokensOf(userID string, at int64) error {
 
 const patientCols = `rowid, id, hetu_index, directory, created_at, created_by`
 
-func scanPatient(s interface{ Scan(...any) error }) (PatientRow, error) {
+func scanPatient(s scanner) (PatientRow, error) {
 	var p PatientRow
 	err := s.Scan(&p.Seq, &p.ID, &p.HetuIndex, &p.Directory, &p.CreatedAt, &p.CreatedBy)
 	return p, err
@@ -232,20 +230,7 @@ func (t *Tx) PatientByHetuIndex(idx []byte) (PatientRow, error) {
 
 // PatientsAfter returns patients with Seq > seq, in Seq order.
 func (t *Tx) PatientsAfter(seq int64) ([]PatientRow, error) {
-	rows, err := t.tx.Query(`SELECT `+patientCols+` FROM patients WHERE rowid > ? ORDER BY rowid`, seq)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []PatientRow
-	for rows.Next() {
-		p, err := scanPatient(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(t, scanPatient, `SELECT `+patientCols+` FROM patients WHERE rowid > ? ORDER BY rowid`, seq)
 }
 
 // MaxPatientSeq returns the highest patient Seq, 0 if none.
@@ -296,20 +281,11 @@ func (t *Tx) Grant(patientID string, epoch int, principal string) (GrantRow, err
 // Grants returns every grant of a patient, or of every patient when
 // patientID is empty.
 func (t *Tx) Grants(patientID string) ([]GrantRow, error) {
-	rows, err := t.tx.Query(`SELECT patient_id, epoch, principal, sealed, created_at FROM grants WHERE ? = '' OR patient_id = ? ORDER BY patient_id, epoch, principal`, patientID, patientID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []GrantRow
-	for rows.Next() {
+	return queryAll(t, func(s scanner) (GrantRow, error) {
 		var g GrantRow
-		if err := rows.Scan(&g.PatientID, &g.Epoch, &g.Principal, &g.Sealed, &g.CreatedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+		err := s.Scan(&g.PatientID, &g.Epoch, &g.Principal, &g.Sealed, &g.CreatedAt)
+		return g, err
+	}, `SELECT patient_id, epoch, principal, sealed, created_at FROM grants WHERE ? = '' OR patient_id = ? ORDER BY patient_id, epoch, principal`, patientID, patientID)
 }
 
 // DeleteGrants destroys a principal's grants, on one patient or (patientID
@@ -351,25 +327,16 @@ func (t *Tx) PatientsOf(userID string) ([]string, error) {
 }
 
 func (t *Tx) strings(q string, args ...any) ([]string, error) {
-	rows, err := t.tx.Query(q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return queryAll(t, func(s scanner) (string, error) {
+		var v string
+		err := s.Scan(&v)
+		return v, err
+	}, q, args...)
 }
 
 const noteCols = `id, version, patient_id, epoch, author_id, kind, status, created_at, body`
 
-func scanNote(s interface{ Scan(...any) error }) (NoteRow, error) {
+func scanNote(s scanner) (NoteRow, error) {
 	var n NoteRow
 	err := s.Scan(&n.ID, &n.Version, &n.PatientID, &n.Epoch, &n.AuthorID, &n.Kind, &n.Status, &n.CreatedAt, &n.Body)
 	return n, err
@@ -395,37 +362,11 @@ func (t *Tx) Note(id string, version int) (NoteRow, error) {
 
 // NotesOf returns the newest version of each note of a patient, newest first.
 func (t *Tx) NotesOf(patientID string) ([]NoteRow, error) {
-	rows, err := t.tx.Query(`SELECT `+noteCols+` FROM notes n WHERE patient_id = ?
+	return queryAll(t, scanNote, `SELECT `+noteCols+` FROM notes n WHERE patient_id = ?
 		AND version = (SELECT max(version) FROM notes WHERE id = n.id) ORDER BY created_at DESC, id`, patientID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []NoteRow
-	for rows.Next() {
-		n, err := scanNote(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
 }
 
 // AllNotes returns every note version (for tests and integrity checks).
 func (t *Tx) AllNotes() ([]NoteRow, error) {
-	rows, err := t.tx.Query(`SELECT ` + noteCols + ` FROM notes ORDER BY id, version`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []NoteRow
-	for rows.Next() {
-		n, err := scanNote(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return queryAll(t, scanNote, `SELECT `+noteCols+` FROM notes ORDER BY id, version`)
 }
