@@ -119,3 +119,36 @@ func TestUserAndTokenCommands(t *testing.T) {
 		t.Error("deactivated user not listed as such")
 	}
 }
+
+// TestInitWithGivenCertificate: a certificate given at init is stored
+// (its key sealed) and served.
+func TestInitWithGivenCertificate(t *testing.T) {
+	root := t.TempDir()
+	// make a certificate with another init's self-signed one
+	f0 := newFixture(t)
+	cl := f0.open()
+	certPEM, keyPEM, err := cl.TLS(context.Background())
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "cert.pem"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(root, "key.pem"), keyPEM, 0o600)
+	env := map[string]string{"HUSH_PASSWORD": testPassword}
+	args := []string{"init", "--data", filepath.Join(root, "data"), "--kek-file", filepath.Join(root, "kek"), "--clinic", "C",
+		"--admin", "a@b.fi", "--shares-dir", filepath.Join(root, "s"), "--tls-cert", filepath.Join(root, "cert.pem"), "--tls-key", filepath.Join(root, "cert.pem")}
+	if _, err := runCLI(args, env); err == nil || !strings.Contains(err.Error(), "pair") {
+		t.Fatalf("mismatched key: %v", err)
+	}
+	args[len(args)-1] = filepath.Join(root, "key.pem")
+	if _, err := runCLI(args, env); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, data: filepath.Join(root, "data"), kek: filepath.Join(root, "kek")}
+	cl = f.open()
+	got, _, err := cl.TLS(context.Background())
+	cl.Close()
+	if err != nil || !bytes.Equal(got, certPEM) {
+		t.Fatalf("stored certificate differs: %v", err)
+	}
+}

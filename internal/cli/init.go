@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -22,6 +23,8 @@ func runInit(ctx context.Context, env Env, args []string) error {
 	pwFile := fs.String("password-file", "", "file holding the admin's password (or env HUSH_PASSWORD)")
 	sharesDir := fs.String("shares-dir", "", "directory for the recovery shares, outside the data directory (give each share to a different officer, offline)")
 	hosts := fs.String("tls-hosts", "localhost,127.0.0.1,::1", "comma-separated host names and addresses for the self-signed certificate")
+	certFile := fs.String("tls-cert", "", "PEM certificate to store instead of making a self-signed one")
+	keyFile := fs.String("tls-key", "", "PEM private key for --tls-cert (stored sealed under the KEK)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -36,6 +39,21 @@ func runInit(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer clear(pw)
+	var certPEM, keyPEM []byte
+	if *certFile != "" || *keyFile != "" {
+		if certPEM, err = os.ReadFile(*certFile); err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		if keyPEM, err = os.ReadFile(*keyFile); err != nil {
+			return fmt.Errorf("TLS key: %w", err)
+		}
+		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+			return fmt.Errorf("TLS certificate and key do not form a pair: %w", err)
+		}
+	} else if certPEM, keyPEM, err = selfSignedCert(strings.Split(*hosts, ",")); err != nil {
+		return err
+	}
+	defer clear(keyPEM)
 	if in, err := seal.Inside(c.kekFile, c.data); err != nil || in {
 		return errors.New("refusing to put the key file inside the data directory: a copy of the data must not carry its key")
 	}
@@ -87,10 +105,6 @@ func runInit(ctx context.Context, env Env, args []string) error {
 		if err := seal.WriteFileDurable(sharePaths[i], s.Encode(), 0o600); err != nil {
 			return undo(fmt.Errorf("write share: %w", err))
 		}
-	}
-	certPEM, keyPEM, err := selfSignedCert(strings.Split(*hosts, ","))
-	if err != nil {
-		return undo(err)
 	}
 	if err := cl.PutTLS(ctx, certPEM, keyPEM); err != nil {
 		return undo(err)
