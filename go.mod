@@ -6,6 +6,7 @@ toolchain go1.27.3
 
 require (
 	golang.org/x/crypto v0.59.0
+	golang.org/x/mod v0.43.0
 	modernc.org/sqlite v1.62.0
 )
 

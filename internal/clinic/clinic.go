@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
 	"github.com/hushepr/hush/internal/store"
@@ -64,6 +65,8 @@ type Clinic struct {
 	tlsWrap     *seal.Key // wraps the TLS private key
 	recoveryPub *seal.PublicKey
 	dir         *directory
+	audit       *audit.Log
+	auditVKey   string
 	now         func() time.Time
 
 	mu     sync.Mutex
@@ -92,6 +95,9 @@ func (c *Clinic) RecoveryPublicKey() *seal.PublicKey { return c.recoveryPub }
 
 // Close closes the database and wipes the keys held in memory.
 func (c *Clinic) Close() error {
+	if c.audit != nil {
+		c.audit.Close()
+	}
 	c.mu.Lock()
 	for id, s := range c.tokens {
 		s.wipe()
@@ -155,11 +161,16 @@ func Init(ctx context.Context, dataDir string, kek *seal.KEK, o InitOptions) (*C
 		db.Close()
 		return nil, nil, err
 	}
+	auditMeta, err := c.newAuditKey(kek)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
 	err = db.ReadWrite(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Meta(metaClinicID); err == nil {
 			return hush.Errorf(hush.ECONFLICT, "the data directory already holds a clinic")
 		}
-		for _, kv := range []struct {
+		for _, kv := range append([]struct {
 			k string
 			v []byte
 		}{
@@ -170,7 +181,7 @@ func Init(ctx context.Context, dataDir string, kek *seal.KEK, o InitOptions) (*C
 			{metaIndexKey, wrap.Wrap(c.idxKey, seal.AD("hush index key v1", c.id))},
 			{metaRecoveryPublic, c.recoveryPub.Bytes()},
 			{metaRecoveryEscrow, escrow},
-		} {
+		}, auditMeta...) {
 			if err := tx.PutMeta(kv.k, kv.v); err != nil {
 				return err
 			}
@@ -182,8 +193,12 @@ func Init(ctx context.Context, dataDir string, kek *seal.KEK, o InitOptions) (*C
 		return nil, nil, err
 	}
 	c.dir = newDirectory(c)
-	if _, err := c.AddUser(ctx, NewUser{Email: o.AdminEmail, Name: o.AdminName, Role: hush.RoleAdmin, Password: o.AdminPassword}); err != nil {
+	if err := c.openAudit(ctx, kek); err != nil {
 		db.Close()
+		return nil, nil, err
+	}
+	if _, err := c.AddUser(ctx, NewUser{Email: o.AdminEmail, Name: o.AdminName, Role: hush.RoleAdmin, Password: o.AdminPassword}); err != nil {
+		c.Close()
 		return nil, nil, err
 	}
 	return c, shares, nil
@@ -203,6 +218,10 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 	}
 	c.dir = newDirectory(c)
 	if err := c.dir.refresh(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := c.openAudit(ctx, kek); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -258,9 +277,13 @@ func (c *Clinic) loadKeys(ctx context.Context, kek *seal.KEK) error {
 // KEK.
 func (c *Clinic) Backup(ctx context.Context, path string, kek *seal.KEK) (BackupReport, error) {
 	if err := c.db.Backup(ctx, path); err != nil {
-		return BackupReport{}, err
+		return BackupReport{}, c.logDenied(ctx, err, c.event(ctx, audit.ActBackup, "", "", err))
 	}
-	return VerifyBackup(ctx, path, kek)
+	rep, err := VerifyBackup(ctx, path, kek)
+	if aerr := c.audit.Append(ctx, c.event(ctx, audit.ActBackup, "", "", err)); err == nil {
+		err = aerr
+	}
+	return rep, err
 }
 
 // BackupReport says what a verified backup holds.

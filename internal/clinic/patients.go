@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hetu"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
@@ -134,9 +135,12 @@ func patientAD(id string) []byte { return seal.AD("hush patient directory v1", i
 // recovery key, then forgotten. A clinician who registers a patient is on the
 // care team; reception and admins must name at least one clinician.
 func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians []string) (hush.Patient, error) {
-	a, err := actor(ctx)
+	a, err := staff(ctx)
 	if err != nil {
 		return hush.Patient{}, err
+	}
+	if a.Role == hush.RoleAuditor {
+		return hush.Patient{}, hush.Errorf(hush.EFORBIDDEN, "auditors do not register patients")
 	}
 	team := map[string]bool{}
 	for _, id := range clinicians {
@@ -182,8 +186,14 @@ func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians [
 		if err := c.newEpoch(tx, p.ID, 1, seed, ids, now.UnixMilli()); err != nil {
 			return err
 		}
+		if _, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActPatientCreate, p.ID, "", nil)); err != nil {
+			return err
+		}
 		for _, id := range ids {
 			if err := tx.AddCareTeam(p.ID, id, a.UserID, now.UnixMilli()); err != nil {
+				return err
+			}
+			if _, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActGrant, p.ID, id, nil)); err != nil {
 				return err
 			}
 		}
@@ -241,8 +251,22 @@ func (c *Clinic) grant(tx *store.Tx, patientID string, epoch int, seed *seal.Rec
 // the directory (reception books, clinicians refer); clinical content is
 // elsewhere and sealed.
 func (c *Clinic) Patient(ctx context.Context, id string) (hush.Patient, error) {
-	if _, err := actor(ctx); err != nil {
+	a, err := actor(ctx)
+	if err != nil {
 		return hush.Patient{}, err
+	}
+	p, err := c.patient(ctx, a, id)
+	if err := c.logRead(ctx, err, c.event(ctx, audit.ActPatientRead, id, "", err)); err != nil {
+		return hush.Patient{}, err
+	}
+	return p, nil
+}
+
+func (c *Clinic) patient(ctx context.Context, a *hush.Actor, id string) (hush.Patient, error) {
+	if !isStaff(a.Role) {
+		if self, err := c.patientOf(ctx, a.UserID); err != nil || self != id {
+			return hush.Patient{}, errStaffOnly
+		}
 	}
 	if p, ok := c.dir.get(id); ok {
 		return p, nil
@@ -268,7 +292,34 @@ type PatientQuery struct {
 // SearchPatients returns at most MaxSearchResults matching patients, ordered
 // by family and given name. A query needs a name or an identifier.
 func (c *Clinic) SearchPatients(ctx context.Context, q PatientQuery) ([]hush.Patient, error) {
-	if _, err := actor(ctx); err != nil {
+	ps, err := c.searchPatients(ctx, q)
+	if hush.ActorFrom(ctx) == nil {
+		return nil, err
+	}
+	// Every patient a search lists is an access to their directory entry.
+	term := q.Name
+	if q.Identifier != "" {
+		term = "identifier " + q.Identifier
+	}
+	evs := make([]audit.Event, 0, len(ps)+1)
+	for _, p := range ps {
+		ev := c.event(ctx, audit.ActPatientList, p.ID, "", nil)
+		ev.Private.Query = term
+		evs = append(evs, ev)
+	}
+	if len(ps) == 0 {
+		ev := c.event(ctx, audit.ActPatientList, "", "", err)
+		ev.Private.Query = term
+		evs = append(evs, ev)
+	}
+	if err := c.logRead(ctx, err, evs...); err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+func (c *Clinic) searchPatients(ctx context.Context, q PatientQuery) ([]hush.Patient, error) {
+	if _, err := staff(ctx); err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(q.Name) == "" && q.Identifier == "" {

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
 	"github.com/hushepr/hush/internal/store"
@@ -138,9 +139,24 @@ func (c *Clinic) CreateNote(ctx context.Context, patientID string, in NoteInput)
 			return err
 		}
 		n, err = c.writeNote(tx, a, store.NoteRow{ID: newID(), Version: 1, PatientID: patientID}, in)
+		if err != nil {
+			return err
+		}
+		action := audit.ActNoteCreate
+		if n.Status == hush.StatusSigned {
+			action = audit.ActNoteSign
+		}
+		_, err = c.audit.AppendTx(tx, c.event(ctx, action, patientID, noteEntity(n.ID, n.Version), nil))
 		return err
 	})
-	return n, err
+	return n, c.logDenied(ctx, err, c.event(ctx, audit.ActNoteCreate, patientID, "", err))
+}
+
+func noteEntity(id string, version int) string {
+	if version == 0 {
+		return "DocumentReference/" + id
+	}
+	return "DocumentReference/" + id + "/_history/" + strconv.Itoa(version)
 }
 
 func (c *Clinic) writeNote(tx *store.Tx, a *hush.Actor, row store.NoteRow, in NoteInput) (hush.Note, error) {
@@ -195,18 +211,23 @@ func (c *Clinic) Note(ctx context.Context, id string, version int) (hush.Note, e
 		return hush.Note{}, err
 	}
 	var n hush.Note
+	var pid string
 	err = c.db.Read(ctx, func(tx *store.Tx) error {
 		row, err := tx.Note(id, version)
 		if err != nil {
 			return err
 		}
+		pid = row.PatientID
 		if err := c.clinician(tx, a, row.PatientID); err != nil {
 			return err
 		}
 		n, err = c.openNote(tx, a, row)
 		return err
 	})
-	return n, err
+	if err := c.logRead(ctx, err, c.event(ctx, audit.ActNoteRead, pid, noteEntity(id, version), err)); err != nil {
+		return hush.Note{}, err
+	}
+	return n, nil
 }
 
 // Chart returns the newest version of every note of a patient, newest first.
@@ -234,7 +255,10 @@ func (c *Clinic) Chart(ctx context.Context, patientID string) ([]hush.Note, erro
 		}
 		return nil
 	})
-	return out, err
+	if err := c.logRead(ctx, err, c.event(ctx, audit.ActChartRead, patientID, "", err)); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // UpdateNote adds a version to a note. A draft may be saved again or signed
@@ -250,11 +274,13 @@ func (c *Clinic) UpdateNote(ctx context.Context, id string, ifVersion int, in No
 		return hush.Note{}, err
 	}
 	var n hush.Note
+	var pid string
 	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		cur, err := tx.Note(id, 0)
 		if err != nil {
 			return err
 		}
+		pid = cur.PatientID
 		if err := c.clinician(tx, a, cur.PatientID); err != nil {
 			return err
 		}
@@ -277,9 +303,14 @@ func (c *Clinic) UpdateNote(ctx context.Context, id string, ifVersion int, in No
 			}
 		}
 		n, err = c.writeNote(tx, a, store.NoteRow{ID: cur.ID, Version: cur.Version + 1, PatientID: cur.PatientID}, in)
+		if err != nil {
+			return err
+		}
+		action := map[hush.NoteStatus]string{hush.StatusDraft: audit.ActNoteSave, hush.StatusSigned: audit.ActNoteSign, hush.StatusAmended: audit.ActNoteAmend}[n.Status]
+		_, err = c.audit.AppendTx(tx, c.event(ctx, action, pid, noteEntity(n.ID, n.Version), nil))
 		return err
 	})
-	return n, err
+	return n, c.logDenied(ctx, err, c.event(ctx, audit.ActNoteSave, pid, noteEntity(id, 0), err))
 }
 
 // NoteHistory returns every version of a note, oldest first.
@@ -301,7 +332,7 @@ func (c *Clinic) NoteHistory(ctx context.Context, id string) ([]hush.Note, error
 
 // CareTeam returns the ids of the clinicians on a patient's care team.
 func (c *Clinic) CareTeam(ctx context.Context, patientID string) ([]string, error) {
-	if _, err := actor(ctx); err != nil {
+	if _, err := staff(ctx); err != nil {
 		return nil, err
 	}
 	var ids []string
@@ -313,7 +344,10 @@ func (c *Clinic) CareTeam(ctx context.Context, patientID string) ([]string, erro
 		ids, err = tx.CareTeam(patientID)
 		return err
 	})
-	return ids, err
+	if err := c.logRead(ctx, err, c.event(ctx, audit.ActCareTeamRead, patientID, "", err)); err != nil {
+		return nil, err
+	}
+	return ids, nil
 }
 
 // SetCareTeam makes a patient's care team exactly want. Only a clinician
@@ -369,6 +403,11 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 			if err := c.grantAll(tx, patientID, add, func(epoch int) (*seal.RecordSeed, error) { return c.seed(tx, a, patientID, epoch) }, a.UserID, now); err != nil {
 				return err
 			}
+			for _, id := range add {
+				if _, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActGrant, patientID, id, nil)); err != nil {
+					return err
+				}
+			}
 		}
 		if len(remove) > 0 {
 			stay := make([]string, 0, len(wantSet))
@@ -379,6 +418,9 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 				return err
 			}
 			for _, id := range remove {
+				if _, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActRevoke, patientID, id, nil)); err != nil {
+					return err
+				}
 				if err := tx.DeleteGrants(patientID, userPrincipal(id)); err != nil {
 					return err
 				}
@@ -392,7 +434,7 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, c.logDenied(ctx, err, c.event(ctx, audit.ActGrant, patientID, "", err))
 	}
 	if changed {
 		c.forgetSeeds(patientID)
@@ -485,7 +527,13 @@ func (c *Clinic) RecoverGrant(ctx context.Context, recovery *seal.PrivateKey, pa
 			}
 			return s, nil
 		}
-		return c.grantAll(tx, patientID, []string{u.ID}, open, "recovery", c.millis())
+		if err := c.grantAll(tx, patientID, []string{u.ID}, open, "recovery", c.millis()); err != nil {
+			return err
+		}
+		ev := c.event(ctx, audit.ActRecoveryGrant, patientID, u.ID, nil)
+		ev.ActorID, ev.Purpose = RecoveryPrincipal, audit.PurposeRecovery
+		_, err := c.audit.AppendTx(tx, ev)
+		return err
 	})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
 	"github.com/hushepr/hush/internal/store"
@@ -70,7 +71,14 @@ func (c *Clinic) CreateToken(ctx context.Context, email string, password []byte,
 		CreatedAt: now.UnixMilli(),
 		ExpiresAt: sql.NullInt64{Int64: exp.UnixMilli(), Valid: true},
 	}
-	if err := c.db.ReadWrite(ctx, func(tx *store.Tx) error { return tx.InsertToken(row) }); err != nil {
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if err := tx.InsertToken(row); err != nil {
+			return err
+		}
+		_, err := c.audit.AppendTx(tx, c.event(hush.WithActor(ctx, a), audit.ActTokenCreate, "", id, nil))
+		return err
+	})
+	if err != nil {
 		return Token{}, err
 	}
 	return Token{ID: id, Secret: tokenPrefix + id + "_" + base64.RawURLEncoding.EncodeToString(secret), ExpiresAt: exp.UTC()}, nil
@@ -81,6 +89,29 @@ func (c *Clinic) CreateToken(ctx context.Context, email string, password []byte,
 // deactivation takes effect at the next request; the unlocked key is cached
 // for TokenIdle so that HPKE and HKDF do not run on every request.
 func (c *Clinic) Authenticate(ctx context.Context, bearer string) (*hush.Actor, error) {
+	a, id, err := c.authenticate(ctx, bearer)
+	if err != nil && hush.ErrorCode(err) == hush.EUNAUTHORIZED {
+		ev := c.event(ctx, audit.ActTokenRejected, "", id, err)
+		ev.Purpose = audit.PurposeSecurity
+		c.audit.Append(ctx, ev)
+	}
+	return a, err
+}
+
+func (c *Clinic) authenticate(ctx context.Context, bearer string) (*hush.Actor, string, error) {
+	a, err := c.authenticateToken(ctx, bearer)
+	id := ""
+	if rest, ok := strings.CutPrefix(bearer, tokenPrefix); ok {
+		if tid, _, ok := strings.Cut(rest, "_"); ok && len(tid) == 32 {
+			if _, herr := hex.DecodeString(tid); herr == nil {
+				id = tid
+			}
+		}
+	}
+	return a, id, err
+}
+
+func (c *Clinic) authenticateToken(ctx context.Context, bearer string) (*hush.Actor, error) {
 	bad := hush.Errorf(hush.EUNAUTHORIZED, "the token is not valid, expired or revoked")
 	rest, ok := strings.CutPrefix(bearer, tokenPrefix)
 	if !ok {
@@ -217,7 +248,14 @@ func (c *Clinic) forgetSeeds(patientID string) {
 // RevokeToken revokes a token: the private key sealed under it is erased
 // from the database and its session dropped from memory.
 func (c *Clinic) RevokeToken(ctx context.Context, id string) error {
-	if err := c.db.ReadWrite(ctx, func(tx *store.Tx) error { return tx.RevokeToken(id, c.millis()) }); err != nil {
+	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if err := tx.RevokeToken(id, c.millis()); err != nil {
+			return err
+		}
+		_, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActTokenRevoke, "", id, nil))
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	c.dropSession(id)

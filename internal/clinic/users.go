@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
 	"github.com/hushepr/hush/internal/store"
@@ -18,10 +19,11 @@ const MinPasswordLength = 12
 
 // NewUser describes an account to create.
 type NewUser struct {
-	Email    string
-	Name     string
-	Role     hush.Role
-	Password []byte
+	Email     string
+	Name      string
+	Role      hush.Role
+	Password  []byte
+	PatientID string // for a patient account: the patient's own record
 }
 
 type profile struct {
@@ -70,6 +72,9 @@ func (c *Clinic) AddUser(ctx context.Context, nu NewUser) (hush.User, error) {
 	if _, err := hush.ParseRole(string(nu.Role)); err != nil {
 		return hush.User{}, err
 	}
+	if (nu.Role == hush.RolePatient) != (nu.PatientID != "") {
+		return hush.User{}, hush.Errorf(hush.EINVALID, "a patient account needs its patient id, and only a patient account has one")
+	}
 	if utf8.RuneCount(nu.Password) < MinPasswordLength {
 		return hush.User{}, hush.Errorf(hush.EINVALID, "password must be at least %d characters", MinPasswordLength)
 	}
@@ -77,7 +82,7 @@ func (c *Clinic) AddUser(ctx context.Context, nu NewUser) (hush.User, error) {
 	if err != nil {
 		return hush.User{}, internal("generate key", err)
 	}
-	u := hush.User{ID: newID(), Role: nu.Role, Name: strings.TrimSpace(nu.Name), Email: email, Active: true, CreatedAt: c.now().UTC()}
+	u := hush.User{ID: newID(), Role: nu.Role, PatientID: nu.PatientID, Name: strings.TrimSpace(nu.Name), Email: email, Active: true, CreatedAt: c.now().UTC()}
 	prof, _ := json.Marshal(profile{Name: u.Name, Email: u.Email})
 	defer clear(prof)
 	pub := priv.Public().Bytes()
@@ -87,6 +92,7 @@ func (c *Clinic) AddUser(ctx context.Context, nu NewUser) (hush.User, error) {
 	row := store.UserRow{
 		ID:           u.ID,
 		Role:         string(u.Role),
+		PatientID:    u.PatientID,
 		Active:       true,
 		EmailIndex:   c.emailIndex(email),
 		Profile:      c.dirKey.Seal(prof, seal.AD("hush user profile v1", u.ID)),
@@ -97,7 +103,18 @@ func (c *Clinic) AddUser(ctx context.Context, nu NewUser) (hush.User, error) {
 		PwKey:        c.credWrap.Seal(seal.SealPrivateKey(priv, cred.Wrap, seal.AD("hush user key password v1", u.ID)), seal.AD("hush user key kek v1", u.ID)),
 		CreatedAt:    u.CreatedAt.UnixMilli(),
 	}
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error { return tx.InsertUser(row) })
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if u.PatientID != "" {
+			if _, err := tx.PatientByID(u.PatientID); err != nil {
+				return hush.Errorf(hush.EINVALID, "no patient with this id")
+			}
+		}
+		if err := tx.InsertUser(row); err != nil {
+			return err
+		}
+		_, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActUserAdd, u.PatientID, u.ID, nil))
+		return err
+	})
 	if hush.ErrorCode(err) == hush.ECONFLICT {
 		return hush.User{}, hush.Errorf(hush.ECONFLICT, "an account with this email already exists")
 	}
@@ -113,11 +130,18 @@ func (c *Clinic) userFromRow(r store.UserRow) (hush.User, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return hush.User{}, internal("decode profile", err)
 	}
-	return hush.User{ID: r.ID, Role: hush.Role(r.Role), Name: p.Name, Email: p.Email, Active: r.Active, CreatedAt: time.UnixMilli(r.CreatedAt).UTC()}, nil
+	return hush.User{ID: r.ID, Role: hush.Role(r.Role), PatientID: r.PatientID, Name: p.Name, Email: p.Email, Active: r.Active, CreatedAt: time.UnixMilli(r.CreatedAt).UTC()}, nil
 }
 
-// User returns a staff account by id. Any signed-in actor may look staff up.
+// User returns an account by id, for staff (the staff directory).
 func (c *Clinic) User(ctx context.Context, id string) (hush.User, error) {
+	if a := hush.ActorFrom(ctx); a != nil && !isStaff(a.Role) {
+		return hush.User{}, errStaffOnly
+	}
+	return c.user(ctx, id)
+}
+
+func (c *Clinic) user(ctx context.Context, id string) (hush.User, error) {
 	var u hush.User
 	err := c.db.Read(ctx, func(tx *store.Tx) error {
 		r, err := tx.UserByID(id)
@@ -151,6 +175,9 @@ func (c *Clinic) UserByEmail(ctx context.Context, email string) (hush.User, erro
 // Users returns every staff account, optionally only those whose name or
 // email starts with (any word of) prefix.
 func (c *Clinic) Users(ctx context.Context, prefix string) ([]hush.User, error) {
+	if a := hush.ActorFrom(ctx); a != nil && !isStaff(a.Role) {
+		return nil, errStaffOnly
+	}
 	var out []hush.User
 	err := c.db.Read(ctx, func(tx *store.Tx) error {
 		rows, err := tx.Users()
@@ -203,12 +230,25 @@ func (c *Clinic) SignIn(ctx context.Context, email string, password []byte) (*hu
 			return nil, err
 		}
 		seal.FromPassword(password, make([]byte, seal.SaltSize)) // same cost either way
+		ev := c.event(ctx, audit.ActLoginFailed, "", "", bad)
+		ev.ActorID, ev.ActorRole, ev.Purpose = r.ID, r.Role, audit.PurposeSecurity
+		if r.ID == "" {
+			ev.Private.Email = e
+		}
+		c.audit.Append(ctx, ev)
 		return nil, bad
 	}
 	cred := seal.FromPassword(password, r.PwSalt)
 	defer cred.Wrap.Wipe()
+	ev := c.event(ctx, audit.ActLogin, "", "", nil)
+	ev.ActorID, ev.ActorRole, ev.Purpose = r.ID, r.Role, audit.PurposeSecurity
 	if !c.credMAC.VerifyMAC(seal.AD("hush password verifier v1", r.ID, string(cred.Verifier)), r.PwVerifier) {
+		ev.Action, ev.Outcome = audit.ActLoginFailed, audit.OutcomeDenied
+		c.audit.Append(ctx, ev)
 		return nil, bad
+	}
+	if err := c.audit.Append(ctx, ev); err != nil {
+		return nil, err
 	}
 	inner, err := c.credWrap.Open(r.PwKey, seal.AD("hush user key kek v1", r.ID))
 	if err != nil {
@@ -256,7 +296,15 @@ func (c *Clinic) DeactivateUser(ctx context.Context, email string) error {
 			}
 		}
 		touched = patients
+		for _, pid := range patients {
+			if _, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActRevoke, pid, u.ID, nil)); err != nil {
+				return err
+			}
+		}
 		if err := tx.DeactivateUser(u.ID, now); err != nil {
+			return err
+		}
+		if _, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActUserDeactivate, "", u.ID, nil)); err != nil {
 			return err
 		}
 		if err := tx.RevokeTokensOf(u.ID, now); err != nil {

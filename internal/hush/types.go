@@ -15,21 +15,25 @@ const (
 	RoleClinician Role = "clinician"
 	RoleReception Role = "reception"
 	RoleAdmin     Role = "admin"
+	RoleAuditor   Role = "auditor"  // reads the audit log; no clinical content
+	RolePatient   Role = "patient"  // a patient's own account (audit trail of their record)
+	RoleOperator  Role = "operator" // a CLI user holding the KEK (audit only; not an account)
 )
 
 // ParseRole validates a role name.
 func ParseRole(s string) (Role, error) {
 	switch r := Role(s); r {
-	case RoleClinician, RoleReception, RoleAdmin:
+	case RoleClinician, RoleReception, RoleAdmin, RoleAuditor, RolePatient:
 		return r, nil
 	}
-	return "", Errorf(EINVALID, "role must be clinician, reception or admin")
+	return "", Errorf(EINVALID, "role must be clinician, reception, admin, auditor or patient")
 }
 
 // User is a staff account. Name and Email are directory data, sealed at rest.
 type User struct {
 	ID        string
 	Role      Role
+	PatientID string // patient accounts: their own record
 	Name      string
 	Email     string
 	Active    bool
@@ -134,4 +138,23 @@ func WithActor(ctx context.Context, a *Actor) context.Context {
 func ActorFrom(ctx context.Context) *Actor {
 	a, _ := ctx.Value(actorKey{}).(*Actor)
 	return a
+}
+
+// Request describes where a request came from, for the audit log.
+type Request struct {
+	ID         string // random request id (also in the server log)
+	ClientAddr string // personal data: sealed in the audit log, never logged in clear
+}
+
+type requestKey struct{}
+
+// WithRequest returns ctx carrying r.
+func WithRequest(ctx context.Context, r Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// RequestFrom returns the request in ctx (zero if none).
+func RequestFrom(ctx context.Context) Request {
+	r, _ := ctx.Value(requestKey{}).(Request)
+	return r
 }

@@ -15,6 +15,7 @@ import (
 type UserRow struct {
 	ID            string
 	Role          string
+	PatientID     string // for patient accounts: their own record
 	Active        bool
 	EmailIndex    []byte
 	Profile       []byte
@@ -117,18 +118,18 @@ func (t *Tx) Meta(key string) ([]byte, error) {
 	return v, one(err, "clinic setting")
 }
 
-const userCols = `id, role, active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at`
+const userCols = `id, role, coalesce(patient_id, ''), active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at`
 
 func scanUser(s scanner) (UserRow, error) {
 	var u UserRow
-	err := s.Scan(&u.ID, &u.Role, &u.Active, &u.EmailIndex, &u.Profile, &u.PublicKey, &u.PublicKeyMAC, &u.PwSalt, &u.PwVerifier, &u.PwKey, &u.CreatedAt, &u.DeactivatedAt)
+	err := s.Scan(&u.ID, &u.Role, &u.PatientID, &u.Active, &u.EmailIndex, &u.Profile, &u.PublicKey, &u.PublicKeyMAC, &u.PwSalt, &u.PwVerifier, &u.PwKey, &u.CreatedAt, &u.DeactivatedAt)
 	return u, err
 }
 
 // InsertUser adds a user. ECONFLICT if the email is taken.
 func (t *Tx) InsertUser(u UserRow) error {
-	return t.exec(`INSERT INTO users (`+userCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-		u.ID, u.Role, u.Active, u.EmailIndex, u.Profile, u.PublicKey, u.PublicKeyMAC, u.PwSalt, u.PwVerifier, u.PwKey, u.CreatedAt, u.DeactivatedAt)
+	return t.exec(`INSERT INTO users (id, role, patient_id, active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at) VALUES (?,?,nullif(?, ''),?,?,?,?,?,?,?,?,?,?)`,
+		u.ID, u.Role, u.PatientID, u.Active, u.EmailIndex, u.Profile, u.PublicKey, u.PublicKeyMAC, u.PwSalt, u.PwVerifier, u.PwKey, u.CreatedAt, u.DeactivatedAt)
 }
 
 // UserByID returns a user. ENOTFOUND if none.

@@ -10,7 +10,8 @@ CREATE TABLE meta (
 
 CREATE TABLE users (
 	id             TEXT PRIMARY KEY,
-	role           TEXT NOT NULL CHECK (role IN ('clinician', 'reception', 'admin')),
+	role           TEXT NOT NULL CHECK (role IN ('clinician', 'reception', 'admin', 'auditor', 'patient')),
+	patient_id     TEXT,
 	active         INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
 	email_index    BLOB NOT NULL UNIQUE,
 	profile        BLOB NOT NULL,

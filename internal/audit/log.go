@@ -1,0 +1,392 @@
+package audit
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/store"
+)
+
+// maxBatch caps how many events share one commit.
+const maxBatch = 512
+
+// Log appends events and signs checkpoints.
+type Log struct {
+	db       *store.DB
+	origin   string
+	signer   note.Signer   // nil: the log cannot sign (verify-only)
+	verifier note.Verifier // the log's own key
+	private  *seal.Key     // seals events' private parts; nil: cannot
+	now      func() time.Time
+
+	// OnAlert is called (besides storing the alert) when a witness refuses
+	// a checkpoint or cannot be reached. May be nil.
+	OnAlert func(kind, detail string)
+
+	mu     sync.Mutex
+	closed bool
+	queue  chan *pending
+	done   chan struct{}
+
+	ckMu sync.Mutex // one checkpoint at a time
+}
+
+type pending struct {
+	ev  Event
+	idx int64
+	err chan error
+}
+
+// Options configure a Log.
+type Options struct {
+	Origin   string        // the checkpoint origin line
+	Signer   note.Signer   // signs checkpoints (nil for a verify-only log)
+	Verifier note.Verifier // the log's public key
+	Private  *seal.Key     // seals the private part of events
+}
+
+// New returns a log over db and starts its group committer.
+func New(db *store.DB, o Options) *Log {
+	l := &Log{db: db, origin: o.Origin, signer: o.Signer, verifier: o.Verifier, private: o.Private, now: time.Now,
+		queue: make(chan *pending, 4*maxBatch), done: make(chan struct{})}
+	go l.commitLoop()
+	return l
+}
+
+// Origin returns the checkpoint origin line.
+func (l *Log) Origin() string { return l.origin }
+
+// Close stops the committer after the queued events are written.
+func (l *Log) Close() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	close(l.queue)
+	l.mu.Unlock()
+	<-l.done
+}
+
+// AppendTx appends ev inside the caller's write transaction, so that the
+// change it records and the event commit together or not at all.
+func (l *Log) AppendTx(tx *store.Tx, ev Event) (int64, error) {
+	if ev.Time.IsZero() {
+		ev.Time = l.now()
+	}
+	rec, err := encode(ev, l.origin, l.private)
+	if err != nil {
+		return 0, err
+	}
+	n, err := tx.AuditSize()
+	if err != nil {
+		return 0, err
+	}
+	hashes, err := tlog.StoredHashes(n, rec, txReader{tx})
+	if err != nil {
+		return 0, fmt.Errorf("audit: tree hashes: %w", err)
+	}
+	if err := tx.InsertAuditEvent(store.AuditRow{Index: n, Time: ev.Time.UnixMilli(), ActorID: ev.ActorID, PatientID: ev.PatientID, Action: ev.Action, Record: rec}); err != nil {
+		return 0, err
+	}
+	hb := make([][]byte, len(hashes))
+	for i := range hashes {
+		hb[i] = hashes[i][:]
+	}
+	if err := tx.InsertAuditHashes(tlog.StoredHashIndex(0, n), hb); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// errClosed is returned by Append after Close.
+var errClosed = hush.Errorf(hush.EUNAVAILABLE, "the audit log is closed")
+
+// Append appends events and returns when they are durable. A caller that is
+// about to return data must not do so if Append fails: no event, no data.
+func (l *Log) Append(ctx context.Context, evs ...Event) error {
+	ps := make([]*pending, len(evs))
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return errClosed
+	}
+	for i, ev := range evs {
+		if ev.Time.IsZero() {
+			ev.Time = l.now()
+		}
+		ps[i] = &pending{ev: ev, err: make(chan error, 1)}
+		select {
+		case l.queue <- ps[i]:
+		case <-ctx.Done():
+			l.mu.Unlock()
+			return ctx.Err()
+		}
+	}
+	l.mu.Unlock()
+	var first error
+	for _, p := range ps {
+		if err := <-p.err; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return hush.Wrap(hush.EUNAVAILABLE, "the audit log cannot be written, so the request is refused", first)
+	}
+	return nil
+}
+
+// commitLoop writes queued events: everything waiting when a commit starts
+// goes into that commit (one transaction, one fsync).
+func (l *Log) commitLoop() {
+	defer close(l.done)
+	for p := range l.queue {
+		batch := []*pending{p}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case q, ok := <-l.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, q)
+			default:
+				break drain
+			}
+		}
+		err := l.db.ReadWrite(context.Background(), func(tx *store.Tx) error {
+			for _, p := range batch {
+				idx, err := l.AppendTx(tx, p.ev)
+				if err != nil {
+					return err
+				}
+				p.idx = idx
+			}
+			return nil
+		})
+		for _, p := range batch {
+			p.err <- err
+		}
+	}
+}
+
+// txReader reads stored hashes through a transaction.
+type txReader struct{ tx *store.Tx }
+
+func (r txReader) ReadHashes(ids []int64) ([]tlog.Hash, error) {
+	bs, err := r.tx.AuditHashes(ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tlog.Hash, len(bs))
+	for i, b := range bs {
+		if len(b) != tlog.HashSize {
+			return nil, errors.New("audit: stored hash has the wrong size")
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}
+
+// Checkpoint is a signed tree head.
+type Checkpoint struct {
+	Size int64
+	Root tlog.Hash
+	Note []byte // the signed note, with any cosignatures appended
+}
+
+// checkpointText is the C2SP tlog-checkpoint body.
+func checkpointText(origin string, size int64, root tlog.Hash) string {
+	return fmt.Sprintf("%s\n%d\n%s\n", origin, size, base64.StdEncoding.EncodeToString(root[:]))
+}
+
+// parseCheckpoint parses a checkpoint body.
+func parseCheckpoint(text string) (origin string, size int64, root tlog.Hash, err error) {
+	lines := strings.SplitN(text, "\n", 4)
+	if len(lines) < 4 {
+		return "", 0, root, errors.New("checkpoint has fewer than three lines")
+	}
+	size, err = strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || size < 0 {
+		return "", 0, root, errors.New("checkpoint size is not a number")
+	}
+	h, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(h) != tlog.HashSize {
+		return "", 0, root, errors.New("checkpoint root hash is malformed")
+	}
+	copy(root[:], h)
+	return lines[0], size, root, nil
+}
+
+// Sign signs a checkpoint of the log as it is now, if it grew since the last
+// one, stores it and returns the newest checkpoint. It does not contact
+// witnesses (see Publish).
+func (l *Log) Sign(ctx context.Context) (Checkpoint, error) {
+	if l.signer == nil {
+		return Checkpoint{}, errors.New("audit: this log has no signing key")
+	}
+	l.ckMu.Lock()
+	defer l.ckMu.Unlock()
+	var ck Checkpoint
+	err := l.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		n, err := tx.AuditSize()
+		if err != nil {
+			return err
+		}
+		if last, err := tx.LatestCheckpoint(); err == nil && last.Size == n {
+			ck.Size, ck.Note = last.Size, last.Note
+			return nil
+		}
+		if n == 0 {
+			return hush.Errorf(hush.ENOTFOUND, "the audit log is empty")
+		}
+		root, err := tlog.TreeHash(n, txReader{tx})
+		if err != nil {
+			return err
+		}
+		signed, err := note.Sign(&note.Note{Text: checkpointText(l.origin, n, root)}, l.signer)
+		if err != nil {
+			return err
+		}
+		ck = Checkpoint{Size: n, Root: root, Note: signed}
+		return tx.InsertCheckpoint(n, signed, l.now().UnixMilli())
+	})
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if ck.Root == (tlog.Hash{}) {
+		n, err := note.Open(ck.Note, note.VerifierList(l.verifier))
+		if err != nil {
+			return Checkpoint{}, err
+		}
+		_, _, ck.Root, err = parseCheckpoint(n.Text)
+		if err != nil {
+			return Checkpoint{}, err
+		}
+	}
+	return ck, nil
+}
+
+// Latest returns the newest stored checkpoint with the cosignatures kept for
+// it appended to its signature block.
+func (l *Log) Latest(ctx context.Context) (Checkpoint, error) {
+	var ck Checkpoint
+	err := l.db.Read(ctx, func(tx *store.Tx) error {
+		last, err := tx.LatestCheckpoint()
+		if err != nil {
+			return err
+		}
+		cos, err := tx.Cosignatures()
+		if err != nil {
+			return err
+		}
+		ck.Size, ck.Note = last.Size, append([]byte(nil), last.Note...)
+		for _, c := range cos {
+			if c.Size == last.Size {
+				ck.Note = append(ck.Note, c.Signature...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return ck, err
+	}
+	n, err := note.Open(ck.Note, note.VerifierList(l.verifier))
+	if err != nil {
+		return ck, err
+	}
+	_, _, ck.Root, err = parseCheckpoint(n.Text)
+	return ck, err
+}
+
+// Proof is an inclusion proof of one event in a checkpoint.
+type Proof struct {
+	Index      int64
+	Record     []byte
+	Leaf       tlog.Hash
+	Checkpoint Checkpoint
+	Hashes     tlog.RecordProof
+}
+
+// Prove returns an inclusion proof of event index in the latest checkpoint,
+// checked before it is returned.
+func (l *Log) Prove(ctx context.Context, index int64) (Proof, error) {
+	ck, err := l.Latest(ctx)
+	if err != nil {
+		return Proof{}, err
+	}
+	if index < 0 || index >= ck.Size {
+		return Proof{}, hush.Errorf(hush.EINVALID, "index %d is not in the latest checkpoint (size %d)", index, ck.Size)
+	}
+	p := Proof{Index: index, Checkpoint: ck}
+	err = l.db.Read(ctx, func(tx *store.Tx) error {
+		r, err := tx.AuditEvent(index)
+		if err != nil {
+			return err
+		}
+		p.Record = r.Record
+		p.Hashes, err = tlog.ProveRecord(ck.Size, index, txReader{tx})
+		return err
+	})
+	if err != nil {
+		return Proof{}, err
+	}
+	p.Leaf = tlog.RecordHash(p.Record)
+	if err := tlog.CheckRecord(p.Hashes, ck.Size, ck.Root, index, p.Leaf); err != nil {
+		return Proof{}, hush.Wrap(hush.EINTERNAL, "the stored event is not in the checkpoint", err)
+	}
+	return p, nil
+}
+
+// Search returns events matching q, newest first, with private parts opened
+// when the log holds the key.
+func (l *Log) Search(ctx context.Context, q store.AuditQuery) ([]Event, error) {
+	var out []Event
+	err := l.db.Read(ctx, func(tx *store.Tx) error {
+		rows, err := tx.SearchAudit(q)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			ev, err := decode(r.Index, r.Record, l.origin, l.private)
+			if err != nil {
+				return hush.Wrap(hush.EINTERNAL, "an audit record does not decode", err)
+			}
+			out = append(out, ev)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Alerts returns the alerts the log raised.
+func (l *Log) Alerts(ctx context.Context) ([]store.AlertRow, error) {
+	var out []store.AlertRow
+	err := l.db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		out, err = tx.Alerts()
+		return err
+	})
+	return out, err
+}
+
+func (l *Log) alert(kind, detail string) {
+	l.db.ReadWrite(context.Background(), func(tx *store.Tx) error {
+		return tx.InsertAlert(l.now().UnixMilli(), kind, detail)
+	})
+	if l.OnAlert != nil {
+		l.OnAlert(kind, detail)
+	}
+}

@@ -1,0 +1,237 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/hushepr/hush/internal/audit/witness"
+	"github.com/hushepr/hush/internal/store"
+)
+
+// VerifyResult describes a log that verified.
+type VerifyResult struct {
+	Size         int64     // events
+	Root         tlog.Hash // tree hash at Size
+	Checkpoints  int       // signed checkpoints checked
+	Cosignatures int       // witness cosignatures checked
+	Signed       int64     // size of the newest checkpoint
+}
+
+// VerifyError says where a log first goes wrong. Index is the first bad
+// event index, or -1 when the fault cannot be placed on one event (a
+// signature, a checkpoint that covers a rewritten range).
+type VerifyError struct {
+	Index  int64
+	Reason string
+}
+
+func (e *VerifyError) Error() string {
+	if e.Index < 0 {
+		return "audit log: " + e.Reason
+	}
+	return fmt.Sprintf("audit log: first bad index %d: %s", e.Index, e.Reason)
+}
+
+func bad(i int64, format string, args ...any) error {
+	return &VerifyError{Index: i, Reason: fmt.Sprintf(format, args...)}
+}
+
+// memHashes is a HashReader over hashes computed in memory.
+type memHashes []tlog.Hash
+
+func (m *memHashes) ReadHashes(ids []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(ids))
+	for i, id := range ids {
+		if id >= int64(len(*m)) {
+			return nil, errors.New("hash not yet computed")
+		}
+		out[i] = (*m)[id]
+	}
+	return out, nil
+}
+
+// Verify recomputes the Merkle tree from the stored events and checks:
+// that indexes run 0, 1, 2, … without gaps; that each event's searchable
+// columns agree with its hashed record; that the stored tree hashes are the
+// recomputed ones; that every stored checkpoint is signed by vkey and names
+// the recomputed root at its size; that every cosignature verifies with its
+// witness's key; and, when auditor is not nil, that the log is consistent
+// with that checkpoint (kept by an auditor off the server). It needs only
+// the database and the log's public key — no KEK.
+func Verify(ctx context.Context, db *store.DB, vkey string, auditor []byte) (VerifyResult, error) {
+	var res VerifyResult
+	logV, err := note.NewVerifier(vkey)
+	if err != nil {
+		return res, fmt.Errorf("audit log public key: %w", err)
+	}
+	err = db.Read(ctx, func(tx *store.Tx) error {
+		var hashes memHashes
+		next := int64(0)
+		err := tx.ScanAudit(func(r store.AuditRow) error {
+			if r.Index != next {
+				return bad(next, "event missing (the next stored index is %d)", r.Index)
+			}
+			var rec record
+			if err := json.Unmarshal(r.Record, &rec); err != nil || rec.V != 1 {
+				return bad(r.Index, "the record does not decode")
+			}
+			if rec.Time != r.Time || rec.Actor != r.ActorID || rec.Patient != r.PatientID || rec.Action != r.Action {
+				return bad(r.Index, "its searchable columns disagree with the hashed record")
+			}
+			hs, err := tlog.StoredHashes(r.Index, r.Record, &hashes)
+			if err != nil {
+				return err
+			}
+			hashes = append(hashes, hs...)
+			next++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		res.Size = next
+		// Stored tree hashes against the recomputed ones.
+		var stored int64
+		err = tx.ScanAuditHashes(func(id int64, h []byte) error {
+			if id != stored {
+				level, n := tlog.SplitStoredHashIndex(stored)
+				return bad(n<<level, "a stored tree hash is missing")
+			}
+			if id >= int64(len(hashes)) {
+				return bad(res.Size, "tree hashes exist for events that are missing (the log was cut short)")
+			}
+			if !bytes.Equal(h, hashes[id][:]) {
+				level, n := tlog.SplitStoredHashIndex(id)
+				return bad(n<<level, "the event's bytes differ from what was hashed into the tree when it was appended")
+			}
+			stored++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if stored != int64(len(hashes)) {
+			return bad(-1, "%d stored tree hashes, %d expected", stored, len(hashes))
+		}
+		if res.Size > 0 {
+			if res.Root, err = tlog.TreeHash(res.Size, &hashes); err != nil {
+				return err
+			}
+		}
+		// Checkpoints.
+		cks, err := tx.Checkpoints()
+		if err != nil {
+			return err
+		}
+		roots := map[int64]tlog.Hash{}
+		var goodSize int64
+		for _, c := range cks {
+			size, root, err := openCheckpoint(c.Note, logV)
+			if err != nil {
+				return bad(-1, "checkpoint of size %d: %v", c.Size, err)
+			}
+			if size != c.Size {
+				return bad(-1, "checkpoint stored as size %d says %d", c.Size, size)
+			}
+			if size > res.Size {
+				return bad(res.Size, "a signed checkpoint covers %d events but only %d are stored (the tail was cut)", size, res.Size)
+			}
+			want, err := tlog.TreeHash(size, &hashes)
+			if err != nil {
+				return err
+			}
+			if want != root {
+				return bad(goodSize, "the events from index %d to %d were rewritten: the tree no longer matches the checkpoint signed at size %d", goodSize, size-1, size)
+			}
+			roots[size] = root
+			goodSize = size
+			res.Checkpoints++
+			res.Signed = size
+		}
+		// Cosignatures.
+		ws, err := tx.Witnesses()
+		if err != nil {
+			return err
+		}
+		wv := map[string]note.Verifier{}
+		for _, w := range ws {
+			if v, err := witness.NewCosignatureVerifier(w.VKey); err == nil {
+				wv[w.Name] = v
+			}
+		}
+		cos, err := tx.Cosignatures()
+		if err != nil {
+			return err
+		}
+		byCk := map[int64][]byte{}
+		for _, c := range cks {
+			byCk[c.Size] = c.Note
+		}
+		for _, c := range cos {
+			v, ok := wv[c.Witness]
+			if !ok {
+				return bad(-1, "a cosignature of size %d is from unknown witness %s", c.Size, c.Witness)
+			}
+			if _, ok := byCk[c.Size]; !ok {
+				return bad(-1, "a cosignature of size %d has no checkpoint", c.Size)
+			}
+			n, err := note.Open(append(append([]byte(nil), byCk[c.Size]...), c.Signature...), note.VerifierList(logV, v))
+			if err != nil || !signedBy(n, v) {
+				return bad(-1, "the cosignature of witness %s on size %d does not verify", c.Witness, c.Size)
+			}
+			res.Cosignatures++
+		}
+		// The auditor's checkpoint.
+		if auditor != nil {
+			size, root, err := openCheckpoint(auditor, logV)
+			if err != nil {
+				return bad(-1, "the auditor's checkpoint: %v", err)
+			}
+			if size > res.Size {
+				return bad(res.Size, "the auditor's checkpoint covers %d events but only %d are stored (the tail was cut)", size, res.Size)
+			}
+			want, err := tlog.TreeHash(size, &hashes)
+			if err != nil {
+				return err
+			}
+			if want != root {
+				return bad(-1, "the log is not consistent with the auditor's checkpoint of size %d: events before index %d were rewritten", size, size)
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+func signedBy(n *note.Note, v note.Verifier) bool {
+	for _, s := range n.Sigs {
+		if s.Name == v.Name() && s.Hash == v.KeyHash() {
+			return true
+		}
+	}
+	return false
+}
+
+// openCheckpoint verifies a checkpoint's signature by the log key and
+// parses it. Unknown cosignatures on it are ignored.
+func openCheckpoint(msg []byte, logV note.Verifier) (int64, tlog.Hash, error) {
+	n, err := note.Open(msg, note.VerifierList(logV))
+	if err != nil {
+		var unk *note.UnverifiedNoteError
+		if !errors.As(err, &unk) {
+			return 0, tlog.Hash{}, fmt.Errorf("signature does not verify: %w", err)
+		}
+		return 0, tlog.Hash{}, errors.New("not signed by this log's key")
+	}
+	if !signedBy(n, logV) {
+		return 0, tlog.Hash{}, errors.New("not signed by this log's key")
+	}
+	_, size, root, err := parseCheckpoint(n.Text)
+	return size, root, err
+}

@@ -1,0 +1,277 @@
+package clinic
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/hushepr/hush/internal/audit"
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/store"
+)
+
+const (
+	metaAuditVKey   = "audit_vkey"
+	metaAuditSKey   = "audit_skey"
+	metaAuditEscrow = "audit_key_escrow"
+)
+
+// auditOrigin is the checkpoint origin line (and the log key's name).
+func auditOrigin(clinicID string) string { return "hush.local/clinic/" + clinicID }
+
+// newAuditKey makes the log's Ed25519 signing key and the meta rows that
+// keep it: the verifier key in clear, the signing key wrapped by the KEK and
+// sealed to the recovery key.
+func (c *Clinic) newAuditKey(kek *seal.KEK) ([]struct {
+	k string
+	v []byte
+}, error) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, auditOrigin(c.id))
+	if err != nil {
+		return nil, err
+	}
+	wrap := kek.Derive("audit key wrap v1")
+	defer wrap.Wipe()
+	escrow, err := seal.SealToPublic(c.recoveryPub, seal.AD("hush audit key escrow v1", c.id), []byte(skey))
+	if err != nil {
+		return nil, err
+	}
+	return []struct {
+		k string
+		v []byte
+	}{
+		{metaAuditVKey, []byte(vkey)},
+		{metaAuditSKey, wrap.Seal([]byte(skey), seal.AD("hush audit signing key v1", c.id))},
+		{metaAuditEscrow, escrow},
+	}, nil
+}
+
+// openAudit starts the audit log with the signing key the KEK unwraps.
+func (c *Clinic) openAudit(ctx context.Context, kek *seal.KEK) error {
+	wrap := kek.Derive("audit key wrap v1")
+	defer wrap.Wipe()
+	var skey, vkey []byte
+	err := c.db.Read(ctx, func(tx *store.Tx) error {
+		v, err := tx.Meta(metaAuditVKey)
+		if err != nil {
+			return err
+		}
+		sealed, err := tx.Meta(metaAuditSKey)
+		if err != nil {
+			return err
+		}
+		vkey = v
+		skey, err = wrap.Open(sealed, seal.AD("hush audit signing key v1", c.id))
+		return err
+	})
+	if err != nil {
+		return hush.Wrap(hush.EINTERNAL, "the audit log key does not open", err)
+	}
+	defer clear(skey)
+	signer, err := note.NewSigner(string(skey))
+	if err != nil {
+		return err
+	}
+	verifier, err := note.NewVerifier(string(vkey))
+	if err != nil {
+		return err
+	}
+	c.auditVKey = string(vkey)
+	c.audit = audit.New(c.db, audit.Options{Origin: auditOrigin(c.id), Signer: signer, Verifier: verifier, Private: c.dirKey})
+	return nil
+}
+
+// Audit returns the clinic's audit log.
+func (c *Clinic) Audit() *audit.Log { return c.audit }
+
+// AuditVerifierKey returns the log's public key (note verifier key).
+func (c *Clinic) AuditVerifierKey() string { return c.auditVKey }
+
+// AuditVerifierKeyOf reads the log's public key from a database without the
+// KEK: verification needs nothing else.
+func AuditVerifierKeyOf(ctx context.Context, db *store.DB) (string, error) {
+	var vkey []byte
+	err := db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		vkey, err = tx.Meta(metaAuditVKey)
+		return err
+	})
+	return string(vkey), err
+}
+
+func purposeOf(r hush.Role) string {
+	switch r {
+	case hush.RoleClinician:
+		return audit.PurposeTreatment
+	case hush.RoleAuditor:
+		return audit.PurposeAudit
+	case hush.RolePatient:
+		return audit.PurposePatientAccess
+	}
+	return audit.PurposeAdministration
+}
+
+func outcomeOf(err error) string {
+	if err == nil {
+		return audit.OutcomeSuccess
+	}
+	switch hush.ErrorCode(err) {
+	case hush.EFORBIDDEN, hush.EUNAUTHORIZED:
+		return audit.OutcomeDenied
+	}
+	return audit.OutcomeFailed
+}
+
+// event builds an audit event for the actor in ctx (or the operator).
+func (c *Clinic) event(ctx context.Context, action, patientID, entity string, err error) audit.Event {
+	req := hush.RequestFrom(ctx)
+	ev := audit.Event{Time: c.now(), Action: action, PatientID: patientID, Entity: entity, Outcome: outcomeOf(err),
+		RequestID: req.ID, Private: audit.Private{ClientAddr: req.ClientAddr}}
+	if a := hush.ActorFrom(ctx); a != nil {
+		ev.ActorID, ev.ActorRole, ev.Purpose = a.UserID, string(a.Role), purposeOf(a.Role)
+	} else {
+		ev.ActorID, ev.ActorRole, ev.Purpose = "operator", string(hush.RoleOperator), audit.PurposeAdministration
+	}
+	return ev
+}
+
+// logRead appends read events and returns err, or the audit failure when
+// the read itself succeeded: a read whose event cannot be made durable is
+// refused (fail closed).
+func (c *Clinic) logRead(ctx context.Context, err error, evs ...audit.Event) error {
+	aerr := c.audit.Append(ctx, evs...)
+	if err != nil {
+		return err
+	}
+	return aerr
+}
+
+// logDenied records a refused or failed write (best effort: the refusal
+// stands whether or not its event is written).
+func (c *Clinic) logDenied(ctx context.Context, err error, ev audit.Event) error {
+	if err != nil {
+		c.audit.Append(ctx, ev)
+	}
+	return err
+}
+
+// AuditView is an audit event as shown to a reader, names resolved at
+// display time.
+type AuditView struct {
+	audit.Event
+	ActorName string
+}
+
+// AuditQuery selects events for SearchAudit.
+type AuditQuery struct {
+	PatientID   string
+	ActorID     string
+	Since       time.Time
+	Until       time.Time
+	Limit       int
+	BeforeIndex int64
+}
+
+// MaxAuditPage caps one page of audit events.
+const MaxAuditPage = 200
+
+// SearchAudit returns audit events, newest first. Admins and auditors see
+// every event; a patient sees the events of their own record (who, in which
+// role, did what and when), which is their right under the GDPR and Finnish
+// law. Other roles are refused. The search itself is an audit event.
+func (c *Clinic) SearchAudit(ctx context.Context, q AuditQuery) ([]AuditView, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch a.Role {
+	case hush.RoleAdmin, hush.RoleAuditor:
+	case hush.RolePatient:
+		self, err := c.patientOf(ctx, a.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if q.PatientID != "" && q.PatientID != self {
+			return nil, c.logRead(ctx, errNotYours, c.event(ctx, audit.ActAuditRead, q.PatientID, "", errNotYours))
+		}
+		q.PatientID, q.ActorID = self, ""
+	default:
+		err := hush.Errorf(hush.EFORBIDDEN, "only admins, auditors and the patient may read the audit log")
+		return nil, c.logRead(ctx, err, c.event(ctx, audit.ActAuditRead, q.PatientID, "", err))
+	}
+	if q.Limit <= 0 || q.Limit > MaxAuditPage {
+		q.Limit = MaxAuditPage
+	}
+	sq := store.AuditQuery{PatientID: q.PatientID, ActorID: q.ActorID, Limit: q.Limit, BeforeIndex: q.BeforeIndex}
+	if !q.Since.IsZero() {
+		sq.Since = q.Since.UnixMilli()
+	}
+	if !q.Until.IsZero() {
+		sq.Until = q.Until.UnixMilli()
+	}
+	evs, err := c.audit.Search(ctx, sq)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	out := make([]AuditView, 0, len(evs))
+	for _, ev := range evs {
+		v := AuditView{Event: ev}
+		if name, ok := names[ev.ActorID]; ok {
+			v.ActorName = name
+		} else if u, err := c.user(ctx, ev.ActorID); err == nil {
+			v.ActorName, names[ev.ActorID] = u.Name, u.Name
+		}
+		if a.Role == hush.RolePatient {
+			// A patient sees who and when, not the clinic's internals.
+			v.RequestID, v.Private, v.Entity = "", audit.Private{}, ""
+		}
+		out = append(out, v)
+	}
+	if err := c.logRead(ctx, nil, c.event(ctx, audit.ActAuditRead, q.PatientID, "", nil)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+var errNotYours = hush.Errorf(hush.EFORBIDDEN, "you can see the audit trail of your own record only")
+
+func (c *Clinic) patientOf(ctx context.Context, userID string) (string, error) {
+	var pid string
+	err := c.db.Read(ctx, func(tx *store.Tx) error {
+		u, err := tx.UserByID(userID)
+		pid = u.PatientID
+		return err
+	})
+	if err == nil && pid == "" {
+		err = errors.New("patient account without a record")
+	}
+	return pid, err
+}
+
+// isStaff reports whether a role works at the clinic (directory access).
+func isStaff(r hush.Role) bool {
+	switch r {
+	case hush.RoleClinician, hush.RoleReception, hush.RoleAdmin, hush.RoleAuditor:
+		return true
+	}
+	return false
+}
+
+var errStaffOnly = hush.Errorf(hush.EFORBIDDEN, "only clinic staff can do this")
+
+// staff returns the actor if it is staff.
+func staff(ctx context.Context) (*hush.Actor, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !isStaff(a.Role) {
+		return nil, errStaffOnly
+	}
+	return a, nil
+}
