@@ -100,17 +100,17 @@ type Event struct {
 
 // record is the exact shape that is hashed into the tree.
 type record struct {
-	V         int    `json:"v"`
-	Time      int64  `json:"time"`
-	Actor     string `json:"actor"`
-	Role      string `json:"role"`
-	Patient   string `json:"patient,omitempty"`
-	Action    string `json:"action"`
-	Entity    string `json:"entity,omitempty"`
-	Purpose   string `json:"purpose"`
-	Outcome   string `json:"outcome"`
-	Request   string `json:"request,omitempty"`
-	Private   []byte `json:"private,omitempty"`
+	V       int    `json:"v"`
+	Time    int64  `json:"time"`
+	Actor   string `json:"actor"`
+	Role    string `json:"role"`
+	Patient string `json:"patient,omitempty"`
+	Action  string `json:"action"`
+	Entity  string `json:"entity,omitempty"`
+	Purpose string `json:"purpose"`
+	Outcome string `json:"outcome"`
+	Request string `json:"request,omitempty"`
+	Private []byte `json:"private,omitempty"`
 }
 
 func privateAD(origin string, r *record) []byte {
