@@ -166,10 +166,16 @@ type bundleEntry struct {
 	Resource any    `json:"resource"`
 }
 
+type bundleLink struct {
+	Relation string `json:"relation"`
+	URL      string `json:"url"`
+}
+
 type bundle struct {
 	ResourceType string        `json:"resourceType"`
 	Type         string        `json:"type"`
 	Total        int           `json:"total"`
+	Link         []bundleLink  `json:"link,omitempty"`
 	Entry        []bundleEntry `json:"entry,omitempty"`
 }
 

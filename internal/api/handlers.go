@@ -423,6 +423,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) error {
 				{Type: "Practitioner", Interaction: in("read", "search-type"), SearchParam: []searchParam{{"name", "string"}}},
 				{Type: "DocumentReference", Interaction: in("create", "read", "vread", "update", "history-instance", "search-type"), SearchParam: []searchParam{{"patient", "reference"}}, Versioning: "versioned"},
 				{Type: "CareTeam", Interaction: in("create", "read", "update", "search-type"), SearchParam: []searchParam{{"patient", "reference"}}},
+				{Type: "AuditEvent", Interaction: in("search-type"), SearchParam: []searchParam{{"patient", "reference"}, {"agent", "reference"}, {"date", "date"}}},
 			},
 		}},
 	}

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -67,6 +68,7 @@ func (s *Server) routes() {
 	s.handle("PUT "+p+"/CareTeam/{id}", s.updateCareTeam)
 	s.handle("GET "+p+"/CareTeam/{id}", s.readCareTeam)
 	s.handle("GET "+p+"/CareTeam", s.searchCareTeam)
+	s.handle("GET "+p+"/AuditEvent", s.searchAuditEvents)
 	s.mux.HandleFunc("GET /{$}", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, err := w.Write([]byte("Hush is running. The FHIR R4 API is at /fhir/R4 (see /fhir/R4/metadata). The web app comes with a later release.\n"))
@@ -148,6 +150,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handlerFunc, au
 	sw := &statusWriter{ResponseWriter: w}
 	sw.Header().Set("X-Request-Id", reqID)
 	ctx := context.WithValue(r.Context(), reqIDKey, reqID)
+	client, _, _ := net.SplitHostPort(r.RemoteAddr)
+	ctx = hush.WithRequest(ctx, hush.Request{ID: reqID, ClientAddr: client})
 	actorID := ""
 	err := func() error {
 		if auth {

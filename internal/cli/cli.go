@@ -38,6 +38,7 @@ var commands = map[string]command{
 	"token":   {"create, list or revoke API tokens", runToken},
 	"recover": {"use recovery shares to grant a record to a clinician", runRecover},
 	"backup":  {"write a verified snapshot of the database (backup verify checks one)", runBackup},
+	"audit":   {"verify the audit log, print checkpoints and proofs, show events, add witnesses", runAudit},
 }
 
 // ErrUsage marks a usage error (exit status 2).

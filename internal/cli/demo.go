@@ -46,7 +46,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, Env{Getenv: env.Getenv, Stdout: env.Stdout, Stderr: io.Discard}, d.cl, d.data, *addr, cert)
+	return serve(ctx, Env{Getenv: env.Getenv, Stdout: env.Stdout, Stderr: io.Discard}, d.cl, d.data, *addr, cert, time.Minute)
 }
 
 type demoLogin struct {

@@ -24,6 +24,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	var c common
 	c.register(fs, env)
 	addr := fs.String("addr", "127.0.0.1:8443", "HTTPS listen address")
+	interval := fs.Duration("checkpoint-interval", time.Minute, "how often to sign an audit checkpoint while there is new activity")
 	certFile := fs.String("tls-cert", "", "PEM certificate (default: the self-signed one made at init)")
 	keyFile := fs.String("tls-key", "", "PEM private key for --tls-cert")
 	if err := parse(fs, args); err != nil {
@@ -44,7 +45,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
-	return serve(ctx, env, cl, c.data, *addr, cert)
+	return serve(ctx, env, cl, c.data, *addr, cert, *interval)
 }
 
 // scrubber passes net/http's own error lines (TLS handshake failures and
@@ -96,7 +97,7 @@ func openLog(dataDir string) (*os.File, error) {
 
 // serve runs the HTTPS server until ctx is done. It prints
 // "serving https://ADDR" once it listens.
-func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string, cert tls.Certificate) error {
+func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string, cert tls.Certificate, interval time.Duration) error {
 	lf, err := openLog(dataDir)
 	if err != nil {
 		return err
@@ -118,12 +119,24 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string
 		ErrorLog:          stdlog.New(scrubber{log}, "", 0),
 	}
 	go sweep(ctx, cl)
+	cl.Audit().OnAlert = func(kind, detail string) { log.Error("audit alert", "kind", kind, "detail", detail) }
+	// Checkpoints every interval while there is activity, and a last one
+	// after the HTTP server has drained at shutdown.
+	actx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAudit()
+	auditDone := make(chan struct{})
+	go func() {
+		cl.Audit().Run(actx, interval)
+		close(auditDone)
+	}()
 	log.Info("serving", "addr", ln.Addr().String())
 	fmt.Fprintf(env.Stdout, "serving https://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	select {
 	case err := <-errc:
+		stopAudit()
+		<-auditDone
 		return err
 	case <-ctx.Done():
 	}
@@ -133,6 +146,8 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
 	}
+	stopAudit()
+	<-auditDone
 	log.Info("stopped")
 	return err
 }

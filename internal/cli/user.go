@@ -19,7 +19,8 @@ func runUser(ctx context.Context, env Env, args []string) error {
 	case "add":
 		email := fs.String("email", "", "email (the sign-in name)")
 		name := fs.String("name", "", "full name")
-		role := fs.String("role", "", "clinician, reception or admin")
+		role := fs.String("role", "", "clinician, reception, admin, auditor or patient")
+		patient := fs.String("patient", "", "for --role patient: the patient's id")
 		pwFile := fs.String("password-file", "", "file holding the password (or env HUSH_PASSWORD)")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
@@ -38,7 +39,7 @@ func runUser(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		defer cl.Close()
-		u, err := cl.AddUser(ctx, clinic.NewUser{Email: *email, Name: *name, Role: r, Password: pw})
+		u, err := cl.AddUser(ctx, clinic.NewUser{Email: *email, Name: *name, Role: r, Password: pw, PatientID: *patient})
 		if err != nil {
 			return err
 		}
