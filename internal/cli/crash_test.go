@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/store"
 )
 
 // startProcess runs hush serve as a separate process (this test binary in
@@ -132,6 +134,25 @@ func TestKill9DuringNoteWrites(t *testing.T) {
 		if n.Text != text {
 			t.Errorf("note %s reads %q, want %q", id, n.Text, text)
 		}
+	}
+	// Every acknowledged note has its audit event, and the log verifies.
+	evs, err := cl.Audit().Search(ctx, store.AuditQuery{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := map[string]bool{}
+	for _, ev := range evs {
+		if ev.Action == audit.ActNoteSign {
+			signed[strings.TrimSuffix(strings.TrimPrefix(ev.Entity, "DocumentReference/"), "/_history/1")] = true
+		}
+	}
+	for id := range acked {
+		if !signed[id] {
+			t.Errorf("acknowledged note %s has no audit event", id)
+		}
+	}
+	if out := f.run("audit", "verify", "--data", f.data); !strings.Contains(out, "audit log verified") {
+		t.Fatalf("verify after kill -9: %s", out)
 	}
 	// And the server starts again on the same data.
 	cmd = f.startProcess()

@@ -95,7 +95,7 @@ func (f *fixture) run(args ...string) string {
 func (f *fixture) try(args ...string) (string, error) {
 	var out bytes.Buffer
 	full := append([]string{args[0]}, args[1:]...)
-	if len(args) > 1 && (args[0] == "user" || args[0] == "token" || args[0] == "recover") {
+	if len(args) > 1 && (args[0] == "user" || args[0] == "token" || args[0] == "recover" || args[0] == "witness") {
 		full = append([]string{args[0], args[1], "--data", f.data, "--kek-file", f.kek}, args[2:]...)
 	} else if args[0] == "init" || args[0] == "serve" {
 		full = append([]string{args[0], "--data", f.data, "--kek-file", f.kek}, args[1:]...)
