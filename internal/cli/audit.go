@@ -43,8 +43,13 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		defer cl.Close()
-		if _, err := cl.Audit().Sign(ctx); err != nil {
-			return err
+		// Sign the log as it is now and send it to the witnesses, so that the
+		// checkpoint an auditor takes away carries their cosignatures.
+		if _, err := cl.Audit().Publish(ctx); err != nil {
+			if _, err2 := cl.Audit().Latest(ctx); err2 != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stderr, "warning: %v\n", err)
 		}
 		ck, err := cl.Audit().Latest(ctx)
 		if err != nil {

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/hushepr/hush/internal/audit"
+	"github.com/hushepr/hush/internal/audit/witness/witnesstest"
 	"github.com/hushepr/hush/internal/store"
 )
 
@@ -246,5 +248,45 @@ func TestAuditCLI(t *testing.T) {
 	_, err = f.try("audit", "verify", "--data", f.data, "--checkpoint", ckFile)
 	if err == nil || !strings.Contains(err.Error(), "first bad index 2") {
 		t.Fatalf("verify after an edit: %v", err)
+	}
+}
+
+// TestServeWithWitness: hush serve sends its checkpoints to a configured
+// real litewitness as the log grows, and keeps the cosignatures, which
+// verify checks.
+func TestServeWithWitness(t *testing.T) {
+	f := newFixture(t, "a@test.hush=clinician")
+	cl := f.open()
+	origin, vkey := cl.Audit().Origin(), cl.AuditVerifierKey()
+	cl.Close()
+	w := witnesstest.Start(t, origin, vkey)
+	out := f.run("audit", "witness", "--data", f.data, "--kek-file", f.kek, "--url", w.URL, "--vkey", w.Verifier.(fmt.Stringer).String())
+	if !strings.Contains(out, witnesstest.Name) {
+		t.Fatalf("witness add: %s", out)
+	}
+	f.serve("--checkpoint-interval", "50ms")
+	p := f.must(201, f.do("a@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Turunen", "Aada", makeHETU(6, 6, 1996, 666), "+358 40 666 0000")))
+	deadline := time.Now().Add(20 * time.Second)
+	cosigned := 0
+	for i := 0; time.Now().Before(deadline) && cosigned < 3; i++ {
+		f.must(200, f.do("a@test.hush", "GET", "/fhir/R4/DocumentReference?patient="+p["id"].(string), nil))
+		time.Sleep(60 * time.Millisecond)
+		cl := f.open()
+		var cos []store.CosignatureRow
+		cl.DB().Read(context.Background(), func(tx *store.Tx) error { cos, _ = tx.Cosignatures(); return nil })
+		cl.Close()
+		cosigned = len(cos)
+	}
+	if cosigned < 3 {
+		t.Fatalf("only %d cosignatures as the log grew", cosigned)
+	}
+	f.shutdown()
+	out = f.run("audit", "verify", "--data", f.data)
+	if !strings.Contains(out, "witness cosignatures") || strings.Contains(out, " 0 witness cosignatures") {
+		t.Fatalf("verify: %s", out)
+	}
+	latest := f.run("audit", "checkpoint", "--data", f.data, "--kek-file", f.kek)
+	if !strings.Contains(latest, "— "+witnesstest.Name+" ") {
+		t.Fatalf("latest checkpoint has no cosignature:\n%s", latest)
 	}
 }

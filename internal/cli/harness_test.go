@@ -124,14 +124,14 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 }
 
 // serve starts hush serve in-process on a random loopback port.
-func (f *fixture) serve() {
+func (f *fixture) serve(extra ...string) {
 	f.t.Helper()
 	f.client = f.httpClient()
 	ctx, cancel := context.WithCancel(context.Background())
 	lw := &lineWriter{c: make(chan string, 1)}
 	f.stop, f.stopped = cancel, make(chan error, 1)
 	go func() {
-		f.stopped <- cli.Run(ctx, []string{"serve", "--data", f.data, "--kek-file", f.kek, "--addr", "127.0.0.1:0"},
+		f.stopped <- cli.Run(ctx, append([]string{"serve", "--data", f.data, "--kek-file", f.kek, "--addr", "127.0.0.1:0"}, extra...),
 			cli.Env{Getenv: func(string) string { return "" }, Stdout: lw, Stderr: io.Discard})
 	}()
 	select {
