@@ -42,6 +42,18 @@ func bad(i int64, format string, args ...any) error {
 	return &VerifyError{Index: i, Reason: fmt.Sprintf(format, args...)}
 }
 
+var errStopped = errors.New("stopped")
+
+// recordColumns is the part of a record that verify compares with the
+// searchable columns.
+type recordColumns struct {
+	V       int    `json:"v"`
+	Time    int64  `json:"time"`
+	Actor   string `json:"actor"`
+	Patient string `json:"patient,omitempty"`
+	Action  string `json:"action"`
+}
+
 // memHashes is a HashReader over hashes computed in memory.
 type memHashes []tlog.Hash
 
@@ -71,29 +83,78 @@ func Verify(ctx context.Context, db *store.DB, vkey string, auditor []byte) (Ver
 		return res, fmt.Errorf("audit log public key: %w", err)
 	}
 	err = db.Read(ctx, func(tx *store.Tx) error {
-		var hashes memHashes
+		size, err := tx.AuditSize()
+		if err != nil {
+			return err
+		}
+		hashes := make(memHashes, 0, tlog.StoredHashCount(size+1))
+		// The scan (SQLite) and the checks and hashing (Go) run on two
+		// goroutines, in batches.
+		batches := make(chan []store.AuditRow, 4)
+		scanErr := make(chan error, 1)
+		stop := make(chan struct{})
+		go func() {
+			defer close(batches)
+			const n = 2048
+			batch := make([]store.AuditRow, 0, n)
+			scanErr <- tx.ScanAudit(func(r store.AuditRow) error {
+				batch = append(batch, r)
+				if len(batch) == n {
+					select {
+					case batches <- batch:
+					case <-stop:
+						return errStopped
+					}
+					batch = make([]store.AuditRow, 0, n)
+				}
+				return nil
+			})
+			if len(batch) > 0 {
+				select {
+				case batches <- batch:
+				case <-stop:
+				}
+			}
+		}()
 		next := int64(0)
-		err := tx.ScanAudit(func(r store.AuditRow) error {
+		check := func(r store.AuditRow) error {
 			if r.Index != next {
 				return bad(next, "event missing (the next stored index is %d)", r.Index)
 			}
-			var rec record
+			var rec recordColumns
 			if err := json.Unmarshal(r.Record, &rec); err != nil || rec.V != 1 {
 				return bad(r.Index, "the record does not decode")
 			}
 			if rec.Time != r.Time || rec.Actor != r.ActorID || rec.Patient != r.PatientID || rec.Action != r.Action {
 				return bad(r.Index, "its searchable columns disagree with the hashed record")
 			}
-			hs, err := tlog.StoredHashes(r.Index, r.Record, &hashes)
+			hs, err := tlog.StoredHashesForRecordHash(r.Index, tlog.RecordHash(r.Record), &hashes)
 			if err != nil {
 				return err
 			}
 			hashes = append(hashes, hs...)
 			next++
 			return nil
-		})
-		if err != nil {
+		}
+		var checkErr error
+		for batch := range batches {
+			for _, r := range batch {
+				if checkErr = check(r); checkErr != nil {
+					break
+				}
+			}
+			if checkErr != nil {
+				close(stop)
+				for range batches {
+				}
+				break
+			}
+		}
+		if err := <-scanErr; err != nil && !errors.Is(err, errStopped) && checkErr == nil {
 			return err
+		}
+		if checkErr != nil {
+			return checkErr
 		}
 		res.Size = next
 		// Stored tree hashes against the recomputed ones.

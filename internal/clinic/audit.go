@@ -82,6 +82,7 @@ func (c *Clinic) openAudit(ctx context.Context, kek *seal.KEK) error {
 	}
 	c.auditVKey = string(vkey)
 	c.audit = audit.New(c.db, audit.Options{Origin: auditOrigin(c.id), Signer: signer, Verifier: verifier, Private: c.dirKey})
+	c.appendRead = c.audit.Append
 	return nil
 }
 
@@ -143,7 +144,7 @@ func (c *Clinic) event(ctx context.Context, action, patientID, entity string, er
 // the read itself succeeded: a read whose event cannot be made durable is
 // refused (fail closed).
 func (c *Clinic) logRead(ctx context.Context, err error, evs ...audit.Event) error {
-	aerr := c.audit.Append(ctx, evs...)
+	aerr := c.appendRead(ctx, evs...)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,13 @@ import (
 	"strings"
 )
 
+const (
+	qAuditSize        = `SELECT max(idx) FROM audit_events`
+	qInsertAuditEvent = `INSERT INTO audit_events (idx, time, actor_id, patient_id, action, record) VALUES (?,?,?,?,?,?)`
+	qInsertAuditHash  = `INSERT INTO audit_hashes (id, hash) VALUES (?, ?)`
+	qAuditHash        = `SELECT hash FROM audit_hashes WHERE id = ?`
+)
+
 // AuditRow is one audit event as stored.
 type AuditRow struct {
 	Index     int64
@@ -18,7 +25,11 @@ type AuditRow struct {
 // AuditSize returns the number of events in the log.
 func (t *Tx) AuditSize() (int64, error) {
 	var n sql.NullInt64
-	err := t.tx.QueryRow(`SELECT max(idx) FROM audit_events`).Scan(&n)
+	s, err := t.stmt(qAuditSize)
+	if err != nil {
+		return 0, err
+	}
+	err = s.QueryRow().Scan(&n)
 	if !n.Valid {
 		return 0, err
 	}
@@ -27,14 +38,22 @@ func (t *Tx) AuditSize() (int64, error) {
 
 // InsertAuditEvent appends an event. ECONFLICT if the index is taken.
 func (t *Tx) InsertAuditEvent(r AuditRow) error {
-	return t.exec(`INSERT INTO audit_events (idx, time, actor_id, patient_id, action, record) VALUES (?,?,?,?,?,?)`,
-		r.Index, r.Time, r.ActorID, r.PatientID, r.Action, r.Record)
+	s, err := t.stmt(qInsertAuditEvent)
+	if err != nil {
+		return err
+	}
+	_, err = s.Exec(r.Index, r.Time, r.ActorID, r.PatientID, r.Action, r.Record)
+	return err
 }
 
 // InsertAuditHashes stores tree hashes with consecutive ids from first.
 func (t *Tx) InsertAuditHashes(first int64, hashes [][]byte) error {
+	s, err := t.stmt(qInsertAuditHash)
+	if err != nil {
+		return err
+	}
 	for i, h := range hashes {
-		if err := t.exec(`INSERT INTO audit_hashes (id, hash) VALUES (?, ?)`, first+int64(i), h); err != nil {
+		if _, err := s.Exec(first+int64(i), h); err != nil {
 			return err
 		}
 	}
@@ -46,6 +65,21 @@ func (t *Tx) InsertAuditHashes(first int64, hashes [][]byte) error {
 func (t *Tx) AuditHashes(ids []int64) ([][]byte, error) {
 	if len(ids) == 0 {
 		return nil, nil
+	}
+	if len(ids) <= 4 {
+		// The append path asks for a few hashes at a time: one prepared
+		// lookup each beats parsing an IN list.
+		s, err := t.stmt(qAuditHash)
+		if err != nil {
+			return nil, err
+		}
+		out := make([][]byte, len(ids))
+		for i, id := range ids {
+			if err := s.QueryRow(id).Scan(&out[i]); err != nil {
+				return nil, one(err, "audit tree hash")
+			}
+		}
+		return out, nil
 	}
 	args := make([]any, len(ids))
 	for i, id := range ids {

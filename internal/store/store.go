@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -43,10 +44,53 @@ const FileName = "hush.db"
 type DB struct {
 	w *sql.DB // single writer connection
 	r *sql.DB // reader pool
+
+	mu    sync.Mutex
+	stmts map[*sql.DB]map[string]*sql.Stmt // hot statements, prepared once per pool
 }
 
 // Tx is a transaction. Queries run through it.
-type Tx struct{ tx *sql.Tx }
+type Tx struct {
+	tx   *sql.Tx
+	db   *DB
+	pool *sql.DB
+}
+
+// hot lists the statements prepared once per pool at Open, so that the
+// audit append path does not parse SQL on every event.
+var hot = []string{
+	qAuditSize, qInsertAuditEvent, qInsertAuditHash, qAuditHash,
+}
+
+// prepare prepares the hot statements on both pools. It runs before any
+// transaction: preparing on the single writer connection while a
+// transaction holds it would wait forever.
+func (db *DB) prepare() error {
+	for _, pool := range []*sql.DB{db.w, db.r} {
+		m := map[string]*sql.Stmt{}
+		for _, q := range hot {
+			s, err := pool.Prepare(q)
+			if err != nil {
+				return err
+			}
+			m[q] = s
+		}
+		db.stmts[pool] = m
+	}
+	return nil
+}
+
+// stmt returns a hot statement bound to the transaction (reusing the
+// connection's prepared statement), or q prepared inside the transaction.
+func (t *Tx) stmt(q string) (*sql.Stmt, error) {
+	t.db.mu.Lock()
+	s := t.db.stmts[t.pool][q]
+	t.db.mu.Unlock()
+	if s == nil {
+		return t.tx.Prepare(q)
+	}
+	return t.tx.Stmt(s), nil
+}
 
 // Open opens (creating if needed) the database in dir and migrates it.
 func Open(ctx context.Context, dir string) (*DB, error) {
@@ -84,11 +128,14 @@ func open(ctx context.Context, path string, readOnly bool) (*DB, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(8)
-	db := &DB{w: w, r: r}
-	if readOnly {
-		return db, nil
+	db := &DB{w: w, r: r, stmts: map[*sql.DB]map[string]*sql.Stmt{}}
+	if !readOnly {
+		if err := db.migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.prepare(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -97,6 +144,14 @@ func open(ctx context.Context, path string, readOnly bool) (*DB, error) {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.mu.Lock()
+	for _, m := range db.stmts {
+		for _, s := range m {
+			s.Close()
+		}
+	}
+	db.stmts = map[*sql.DB]map[string]*sql.Stmt{}
+	db.mu.Unlock()
 	return errors.Join(db.r.Close(), db.w.Close())
 }
 
@@ -177,20 +232,20 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 // ReadWrite runs fn in a write transaction and commits it if fn returns nil.
 // When ReadWrite returns nil the change is durable.
 func (db *DB) ReadWrite(ctx context.Context, fn func(*Tx) error) error {
-	return run(ctx, db.w, fn)
+	return db.run(ctx, db.w, fn)
 }
 
 // Read runs fn in a read-only transaction.
 func (db *DB) Read(ctx context.Context, fn func(*Tx) error) error {
-	return run(ctx, db.r, fn)
+	return db.run(ctx, db.r, fn)
 }
 
-func run(ctx context.Context, d *sql.DB, fn func(*Tx) error) error {
+func (db *DB) run(ctx context.Context, d *sql.DB, fn func(*Tx) error) error {
 	tx, err := d.BeginTx(ctx, nil)
 	if err != nil {
 		return normalize(err)
 	}
-	if err := fn(&Tx{tx: tx}); err != nil {
+	if err := fn(&Tx{tx: tx, db: db, pool: d}); err != nil {
 		tx.Rollback()
 		return normalize(err)
 	}
