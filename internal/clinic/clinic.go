@@ -70,7 +70,7 @@ type Clinic struct {
 	// appendRead makes read events durable: the audit log's Append. Only
 	// the benchmark that measures the cost of auditing replaces it.
 	appendRead func(context.Context, ...audit.Event) error
-	now         func() time.Time
+	now        func() time.Time
 
 	mu     sync.Mutex
 	tokens map[string]*tokenSession
