@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hushepr/hush/internal/clinic"
 	"github.com/hushepr/hush/internal/hush"
 )
 
@@ -79,6 +80,18 @@ func FuzzDecodeCareTeam(f *testing.F) {
 		var c careTeamResource
 		if err := decode(bytes.NewReader(data), "CareTeam", &c); err != nil {
 			checkSafeError(t, data, err)
+		}
+	})
+}
+
+func FuzzAuditDate(f *testing.F) {
+	for _, s := range []string{"2026-11-26", "ge2026-01-01", "lt2026-11-26T10:00:00Z", "xx2026", "", "eq"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var q clinic.AuditQuery
+		if err := parseDate(s, &q); err != nil {
+			checkSafeError(t, []byte(s), err)
 		}
 	})
 }

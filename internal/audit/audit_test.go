@@ -359,3 +359,29 @@ func TestWitness(t *testing.T) {
 		t.Fatalf("honest log after the forgery: %v", err)
 	}
 }
+
+// FuzzVerifyAuditorCheckpoint: an auditor's checkpoint file is outside
+// input; whatever it holds, Verify answers without panicking, and accepts
+// only a checkpoint this log signed.
+func FuzzVerifyAuditorCheckpoint(f *testing.F) {
+	tl := newTestLog(f, "", "")
+	defer tl.close()
+	tl.appendN(0, 5)
+	ck, err := tl.log.Sign(context.Background())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(ck.Note)
+	f.Add([]byte("hush.local/clinic/test\n5\nAAAA\n\n— x y\n"))
+	f.Add([]byte("\n\n\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := tl.verify(data)
+		if err == nil && string(data) != string(ck.Note) {
+			// Only the genuine checkpoint (possibly with extra unknown
+			// signature lines) may pass.
+			if !strings.HasPrefix(string(data), string(ck.Note[:strings.Index(string(ck.Note), "\n\n")+2])) {
+				t.Fatalf("accepted a checkpoint the log did not sign: %q", data)
+			}
+		}
+	})
+}
