@@ -28,6 +28,7 @@ type Log struct {
 	signer   note.Signer   // nil: the log cannot sign (verify-only)
 	verifier note.Verifier // the log's own key
 	private  *seal.Key     // seals events' private parts; nil: cannot
+	headKey  *seal.Key     // MACs the last-signed head; nil: not checked
 	now      func() time.Time
 
 	// OnAlert is called (besides storing the alert) when a witness refuses
@@ -54,11 +55,14 @@ type Options struct {
 	Signer   note.Signer   // signs checkpoints (nil for a verify-only log)
 	Verifier note.Verifier // the log's public key
 	Private  *seal.Key     // seals the private part of events
+	// HeadKey MACs the last signed (size, root), so that the log refuses
+	// to sign a tree that does not extend it. nil in tests of the bare log.
+	HeadKey *seal.Key
 }
 
 // New returns a log over db and starts its group committer.
 func New(db *store.DB, o Options) *Log {
-	l := &Log{db: db, origin: o.Origin, signer: o.Signer, verifier: o.Verifier, private: o.Private, now: time.Now,
+	l := &Log{db: db, origin: o.Origin, signer: o.Signer, verifier: o.Verifier, private: o.Private, headKey: o.HeadKey, now: time.Now,
 		queue: make(chan *pending, 4*maxBatch), done: make(chan struct{})}
 	go l.commitLoop()
 	return l
@@ -252,6 +256,9 @@ func (l *Log) Sign(ctx context.Context) (Checkpoint, error) {
 		if n == 0 {
 			return hush.Errorf(hush.ENOTFOUND, "the audit log is empty")
 		}
+		if err := l.checkHead(tx, n); err != nil {
+			return err
+		}
 		root, err := tlog.TreeHash(n, txReader{tx})
 		if err != nil {
 			return err
@@ -261,8 +268,17 @@ func (l *Log) Sign(ctx context.Context) (Checkpoint, error) {
 			return err
 		}
 		ck = Checkpoint{Size: n, Root: root, Note: signed}
-		return tx.InsertCheckpoint(n, signed, l.now().UnixMilli())
+		if err := tx.InsertCheckpoint(n, signed, l.now().UnixMilli()); err != nil {
+			return err
+		}
+		if l.headKey != nil {
+			return tx.PutAuditHead(n, root[:], l.headMAC(n, root))
+		}
+		return nil
 	})
+	if ae := (*headError)(nil); errors.As(err, &ae) {
+		l.alert(ae.kind, ae.detail)
+	}
 	if err != nil {
 		return Checkpoint{}, err
 	}
@@ -277,6 +293,51 @@ func (l *Log) Sign(ctx context.Context) (Checkpoint, error) {
 		}
 	}
 	return ck, nil
+}
+
+func (l *Log) headMAC(size int64, root tlog.Hash) []byte {
+	return l.headKey.MAC(seal.AD("hush audit head v1", l.origin, strconv.FormatInt(size, 10), string(root[:])))
+}
+
+type headError struct{ kind, detail string }
+
+func (e *headError) Error() string { return e.detail }
+
+// InitHead records the empty log as the last signed head (at clinic init),
+// so that from then on a missing head means tampering.
+func (l *Log) InitHead(tx *store.Tx) error {
+	return tx.PutAuditHead(0, make([]byte, tlog.HashSize), l.headMAC(0, tlog.Hash{}))
+}
+
+// checkHead refuses to sign unless the tree on disk extends the last head
+// this clinic signed: same root at that size, and not shorter.
+func (l *Log) checkHead(tx *store.Tx, n int64) error {
+	if l.headKey == nil {
+		return nil
+	}
+	size, rootb, mac, err := tx.AuditHead()
+	if err != nil {
+		return &headError{"audit.tampered", "the record of the last signed checkpoint is missing: the audit log may have been rewritten; refusing to sign"}
+	}
+	var root tlog.Hash
+	copy(root[:], rootb)
+	if len(rootb) != tlog.HashSize || !l.headKey.VerifyMAC(seal.AD("hush audit head v1", l.origin, strconv.FormatInt(size, 10), string(root[:])), mac) {
+		return &headError{"audit.tampered", "the record of the last signed checkpoint fails its integrity check; refusing to sign"}
+	}
+	if size > n {
+		return &headError{"audit.truncated", fmt.Sprintf("the audit log holds %d events but %d were signed: events were removed; refusing to sign", n, size)}
+	}
+	if size == 0 {
+		return nil
+	}
+	got, err := tlog.TreeHash(size, txReader{tx})
+	if err != nil {
+		return err
+	}
+	if got != root {
+		return &headError{"audit.rewritten", fmt.Sprintf("the first %d events no longer hash to the checkpoint signed at that size: the log was rewritten; refusing to sign", size)}
+	}
+	return nil
 }
 
 // Latest returns the newest stored checkpoint with the cosignatures kept for

@@ -146,6 +146,10 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
 	}
+	// Handlers still running past the shutdown timeout can no longer
+	// append (their reads are refused), so the last checkpoint covers
+	// every event.
+	cl.Audit().Close()
 	stopAudit()
 	<-auditDone
 	log.Info("stopped")

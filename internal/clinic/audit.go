@@ -81,7 +81,8 @@ func (c *Clinic) openAudit(ctx context.Context, kek *seal.KEK) error {
 		return err
 	}
 	c.auditVKey = string(vkey)
-	c.audit = audit.New(c.db, audit.Options{Origin: auditOrigin(c.id), Signer: signer, Verifier: verifier, Private: c.dirKey})
+	c.audit = audit.New(c.db, audit.Options{Origin: auditOrigin(c.id), Signer: signer, Verifier: verifier, Private: c.dirKey,
+		HeadKey: kek.Derive("audit head mac v1")})
 	c.appendRead = c.audit.Append
 	return nil
 }

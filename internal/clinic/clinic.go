@@ -99,7 +99,10 @@ func (c *Clinic) RecoveryPublicKey() *seal.PublicKey { return c.recoveryPub }
 // Close closes the database and wipes the keys held in memory.
 func (c *Clinic) Close() error {
 	if c.audit != nil {
+		// No more events; then sign what was appended, so that the work
+		// of a command-line run is in a checkpoint too.
 		c.audit.Close()
+		c.audit.Sign(context.Background())
 	}
 	c.mu.Lock()
 	for id, s := range c.tokens {
@@ -198,6 +201,10 @@ func Init(ctx context.Context, dataDir string, kek *seal.KEK, o InitOptions) (*C
 	c.dir = newDirectory(c)
 	if err := c.openAudit(ctx, kek); err != nil {
 		db.Close()
+		return nil, nil, err
+	}
+	if err := db.ReadWrite(ctx, c.audit.InitHead); err != nil {
+		c.Close()
 		return nil, nil, err
 	}
 	if _, err := c.AddUser(ctx, NewUser{Email: o.AdminEmail, Name: o.AdminName, Role: hush.RoleAdmin, Password: o.AdminPassword}); err != nil {

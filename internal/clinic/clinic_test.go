@@ -2,11 +2,16 @@ package clinic
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	_ "modernc.org/sqlite"
+
+	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
 	"github.com/hushepr/hush/internal/store"
@@ -434,6 +439,74 @@ func TestDeactivationRekeys(t *testing.T) {
 	for _, g := range g2 {
 		if _, err := b.Key.OpenGrant(seal.GrantContext{Clinic: e.c.id, Record: p.ID, Epoch: g.Epoch, Principal: g.Principal}, g.Sealed); err == nil {
 			t.Errorf("b's old key opens the %s grant of epoch %d", g.Principal, g.Epoch)
+		}
+	}
+}
+
+// TestSignRefusesRewrittenLog: someone who can write the database but does
+// not hold the KEK rewrites the audit log (a fresh, internally valid tree,
+// old checkpoints deleted). The clinic refuses to sign it and raises an
+// alert; likewise for a truncated log or a missing head record.
+func TestSignRefusesRewrittenLog(t *testing.T) {
+	for _, tc := range []struct {
+		name, kind string
+		attack     func(db *sql.DB, e *env)
+	}{
+		{"rewritten", "audit.rewritten", func(db *sql.DB, e *env) {
+			mustExec(t, db, `DELETE FROM audit_events`, `DELETE FROM audit_hashes`, `DELETE FROM audit_checkpoints`)
+			forger := audit.New(e.c.db, audit.Options{Origin: e.c.audit.Origin()})
+			defer forger.Close()
+			err := e.c.db.ReadWrite(e.ctx, func(tx *store.Tx) error {
+				for i := 0; i < 30; i++ {
+					if _, err := forger.AppendTx(tx, audit.Event{ActorID: "x", Action: audit.ActLogin, Purpose: "security", Outcome: "success"}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"truncated", "audit.truncated", func(db *sql.DB, e *env) {
+			mustExec(t, db, `DELETE FROM audit_events WHERE idx >= 2`, `DELETE FROM audit_hashes WHERE id >= 3`, `DELETE FROM audit_checkpoints`)
+		}},
+		{"head deleted", "audit.tampered", func(db *sql.DB, e *env) {
+			mustExec(t, db, `DELETE FROM audit_head`)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.user("a@x.fi", hush.RoleClinician)
+			if _, err := e.c.audit.Sign(e.ctx); err != nil {
+				t.Fatal(err)
+			}
+			db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, store.FileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustExec(t, db, `DROP TRIGGER audit_events_no_delete`, `DROP TRIGGER audit_hashes_no_delete`, `DROP TRIGGER audit_checkpoints_no_delete`)
+			tc.attack(db, e)
+			db.Close()
+			if tc.kind != "audit.truncated" {
+				e.user("b@x.fi", hush.RoleClinician) // the log grows again
+			}
+			if _, err := e.c.audit.Sign(e.ctx); err == nil {
+				t.Fatal("signed a tampered log")
+			}
+			alerts, _ := e.c.audit.Alerts(e.ctx)
+			if len(alerts) == 0 || alerts[len(alerts)-1].Kind != tc.kind {
+				t.Fatalf("alerts %+v, want %s", alerts, tc.kind)
+			}
+		})
+	}
+}
+
+func mustExec(t *testing.T, db *sql.DB, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
 		}
 	}
 }

@@ -338,3 +338,15 @@ func itoa(n int64) string {
 		}
 	}
 }
+
+// AuditHead returns the stored last-signed head. ENOTFOUND if none.
+func (t *Tx) AuditHead() (size int64, root, mac []byte, err error) {
+	err = t.tx.QueryRow(`SELECT size, root, mac FROM audit_head WHERE id = 1`).Scan(&size, &root, &mac)
+	return size, root, mac, one(err, "audit head")
+}
+
+// PutAuditHead stores the last-signed head.
+func (t *Tx) PutAuditHead(size int64, root, mac []byte) error {
+	return t.exec(`INSERT INTO audit_head (id, size, root, mac) VALUES (1, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET size = excluded.size, root = excluded.root, mac = excluded.mac`, size, root, mac)
+}

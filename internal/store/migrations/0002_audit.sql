@@ -65,3 +65,14 @@ CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+-- The last checkpoint the server signed (size and root) with a MAC under a
+-- KEK-derived key: before signing again, the server checks that the tree on
+-- disk still extends it, so someone who rewrites the log on disk cannot get
+-- the rewrite signed.
+CREATE TABLE audit_head (
+	id   INTEGER PRIMARY KEY CHECK (id = 1),
+	size INTEGER NOT NULL,
+	root BLOB NOT NULL,
+	mac  BLOB NOT NULL
+) STRICT;
