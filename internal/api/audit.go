@@ -83,7 +83,9 @@ func fromAudit(v clinic.AuditView) auditEventResource {
 	who := &reference{Display: v.ActorName}
 	switch v.ActorRole {
 	case string(hush.RolePatient):
-		who.Reference = "Patient/" + v.PatientID
+		// A patient account: never name it or point at the record the event
+		// is about (that may be another patient's).
+		who.Display = "a patient account"
 	case "operator", "":
 		if v.ActorName == "" {
 			who.Display = map[string]string{"operator": "clinic operator (command line)", "recovery": "recovery key holders", "": "unknown"}[v.ActorID]

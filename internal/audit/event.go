@@ -22,6 +22,7 @@ package audit
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/hushepr/hush/internal/seal"
@@ -114,7 +115,7 @@ type record struct {
 }
 
 func privateAD(origin string, r *record) []byte {
-	return seal.AD("hush audit private v1", origin, r.Request, r.Actor, r.Action)
+	return seal.AD("hush audit private v1", origin, strconv.FormatInt(r.Time, 10), r.Request, r.Actor, r.Action, r.Patient, r.Entity)
 }
 
 // encode returns the record bytes for ev, sealing its private part.

@@ -41,6 +41,9 @@ type Log struct {
 	done   chan struct{}
 
 	ckMu sync.Mutex // one checkpoint at a time
+
+	alertMu   sync.Mutex
+	lastAlert map[string]time.Time
 }
 
 type pending struct {
@@ -277,7 +280,7 @@ func (l *Log) Sign(ctx context.Context) (Checkpoint, error) {
 		return nil
 	})
 	if ae := (*headError)(nil); errors.As(err, &ae) {
-		l.alert(ae.kind, ae.detail)
+		l.alertOnce(ae.kind, ae.kind, ae.detail)
 	}
 	if err != nil {
 		return Checkpoint{}, err
@@ -441,6 +444,22 @@ func (l *Log) Alerts(ctx context.Context) ([]store.AlertRow, error) {
 		return err
 	})
 	return out, err
+}
+
+// alertOnce raises an alert unless the same one (by key) was raised in the
+// last ten minutes: a witness that is down must not flood the alerts.
+func (l *Log) alertOnce(key, kind, detail string) {
+	l.alertMu.Lock()
+	if l.lastAlert == nil {
+		l.lastAlert = map[string]time.Time{}
+	}
+	if t, ok := l.lastAlert[key]; ok && l.now().Sub(t) < 10*time.Minute {
+		l.alertMu.Unlock()
+		return
+	}
+	l.lastAlert[key] = l.now()
+	l.alertMu.Unlock()
+	l.alert(kind, detail)
 }
 
 func (l *Log) alert(kind, detail string) {

@@ -81,8 +81,17 @@ func (l *Log) sendTo(ctx context.Context, w store.WitnessRow, ck Checkpoint) err
 		cosig, err = l.add(ctx, wc, conflict.Size, ck)
 	}
 	if err != nil {
-		detail := fmt.Sprintf("witness %s refused the checkpoint of size %d: %v", w.Name, ck.Size, err)
-		l.alert("witness.refused", detail)
+		kind, detail := "witness.refused", fmt.Sprintf("witness %s refused the checkpoint of size %d: %v", w.Name, ck.Size, err)
+		var refused *witness.RefusedError
+		switch {
+		case errors.As(err, &conflict) && conflict.Size > ck.Size:
+			// The witness has seen more of this log than the log now holds:
+			// it was rolled back or forked.
+			kind, detail = "witness.ahead", fmt.Sprintf("witness %s has seen %d events of this log but the log holds %d: it was rolled back or forked", w.Name, conflict.Size, ck.Size)
+		case !errors.As(err, &conflict) && !errors.As(err, &refused):
+			kind, detail = "witness.unreachable", fmt.Sprintf("witness %s could not be reached: %v", w.Name, err)
+		}
+		l.alertOnce(w.Name+" "+kind, kind, detail)
 		return errors.New(detail)
 	}
 	return l.db.ReadWrite(ctx, func(tx *store.Tx) error {

@@ -82,192 +82,213 @@ func Verify(ctx context.Context, db *store.DB, vkey string, auditor []byte) (Ver
 	if err != nil {
 		return res, fmt.Errorf("audit log public key: %w", err)
 	}
+	// A *VerifyError is the answer, not a storage failure: keep it out of
+	// the store's error normalisation.
+	var verr error
 	err = db.Read(ctx, func(tx *store.Tx) error {
-		size, err := tx.AuditSize()
-		if err != nil {
-			return err
+		err := verify(tx, logV, auditor, &res)
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			verr = err
+			return nil
 		}
-		hashes := make(memHashes, 0, tlog.StoredHashCount(size+1))
-		// The scan (SQLite) and the checks and hashing (Go) run on two
-		// goroutines, in batches.
-		batches := make(chan []store.AuditRow, 4)
-		scanErr := make(chan error, 1)
-		stop := make(chan struct{})
-		go func() {
-			defer close(batches)
-			const n = 2048
-			batch := make([]store.AuditRow, 0, n)
-			scanErr <- tx.ScanAudit(func(r store.AuditRow) error {
-				batch = append(batch, r)
-				if len(batch) == n {
-					select {
-					case batches <- batch:
-					case <-stop:
-						return errStopped
-					}
-					batch = make([]store.AuditRow, 0, n)
-				}
-				return nil
-			})
-			if len(batch) > 0 {
+		return err
+	})
+	if err == nil {
+		err = verr
+	}
+	return res, err
+}
+
+func verify(tx *store.Tx, logV note.Verifier, auditor []byte, res *VerifyResult) error {
+	size, err := tx.AuditSize()
+	if err != nil {
+		return err
+	}
+	hashes := make(memHashes, 0, tlog.StoredHashCount(size+1))
+	// The scan (SQLite) and the checks and hashing (Go) run on two
+	// goroutines, in batches.
+	batches := make(chan []store.AuditRow, 4)
+	scanErr := make(chan error, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(batches)
+		const n = 2048
+		batch := make([]store.AuditRow, 0, n)
+		scanErr <- tx.ScanAudit(func(r store.AuditRow) error {
+			batch = append(batch, r)
+			if len(batch) == n {
 				select {
 				case batches <- batch:
 				case <-stop:
+					return errStopped
 				}
+				batch = make([]store.AuditRow, 0, n)
 			}
-		}()
-		next := int64(0)
-		check := func(r store.AuditRow) error {
-			if r.Index != next {
-				return bad(next, "event missing (the next stored index is %d)", r.Index)
-			}
-			var rec recordColumns
-			if err := json.Unmarshal(r.Record, &rec); err != nil || rec.V != 1 {
-				return bad(r.Index, "the record does not decode")
-			}
-			if rec.Time != r.Time || rec.Actor != r.ActorID || rec.Patient != r.PatientID || rec.Action != r.Action {
-				return bad(r.Index, "its searchable columns disagree with the hashed record")
-			}
-			hs, err := tlog.StoredHashesForRecordHash(r.Index, tlog.RecordHash(r.Record), &hashes)
-			if err != nil {
-				return err
-			}
-			hashes = append(hashes, hs...)
-			next++
 			return nil
-		}
-		var checkErr error
-		for batch := range batches {
-			for _, r := range batch {
-				if checkErr = check(r); checkErr != nil {
-					break
-				}
+		})
+		if len(batch) > 0 {
+			select {
+			case batches <- batch:
+			case <-stop:
 			}
-			if checkErr != nil {
-				close(stop)
-				for range batches {
-				}
+		}
+	}()
+	next := int64(0)
+	check := func(r store.AuditRow) error {
+		if r.Index != next {
+			return bad(next, "event missing (the next stored index is %d)", r.Index)
+		}
+		var rec recordColumns
+		if err := json.Unmarshal(r.Record, &rec); err != nil || rec.V != 1 {
+			return bad(r.Index, "the record does not decode")
+		}
+		if rec.Time != r.Time || rec.Actor != r.ActorID || rec.Patient != r.PatientID || rec.Action != r.Action {
+			return bad(r.Index, "its searchable columns disagree with the hashed record")
+		}
+		hs, err := tlog.StoredHashesForRecordHash(r.Index, tlog.RecordHash(r.Record), &hashes)
+		if err != nil {
+			return err
+		}
+		hashes = append(hashes, hs...)
+		next++
+		return nil
+	}
+	var checkErr error
+	for batch := range batches {
+		for _, r := range batch {
+			if checkErr = check(r); checkErr != nil {
 				break
 			}
 		}
-		if err := <-scanErr; err != nil && !errors.Is(err, errStopped) && checkErr == nil {
-			return err
-		}
 		if checkErr != nil {
-			return checkErr
+			close(stop)
+			for range batches {
+			}
+			break
 		}
-		res.Size = next
-		// Stored tree hashes against the recomputed ones.
-		var stored int64
-		err = tx.ScanAuditHashes(func(id int64, h []byte) error {
-			if id != stored {
-				level, n := tlog.SplitStoredHashIndex(stored)
-				return bad(n<<level, "a stored tree hash is missing")
-			}
-			if id >= int64(len(hashes)) {
-				return bad(res.Size, "tree hashes exist for events that are missing (the log was cut short)")
-			}
-			if !bytes.Equal(h, hashes[id][:]) {
-				level, n := tlog.SplitStoredHashIndex(id)
-				return bad(n<<level, "the event's bytes differ from what was hashed into the tree when it was appended")
-			}
-			stored++
-			return nil
-		})
-		if err != nil {
-			return err
+	}
+	if err := <-scanErr; err != nil && !errors.Is(err, errStopped) && checkErr == nil {
+		return err
+	}
+	if checkErr != nil {
+		return checkErr
+	}
+	res.Size = next
+	// Stored tree hashes against the recomputed ones.
+	var stored int64
+	err = tx.ScanAuditHashes(func(id int64, h []byte) error {
+		if id != stored {
+			level, n := tlog.SplitStoredHashIndex(stored)
+			return bad(n<<level, "a stored tree hash is missing")
 		}
-		if stored != int64(len(hashes)) {
-			return bad(-1, "%d stored tree hashes, %d expected", stored, len(hashes))
+		if id >= int64(len(hashes)) {
+			return bad(res.Size, "tree hashes exist for events that are missing (the log was cut short)")
 		}
-		if res.Size > 0 {
-			if res.Root, err = tlog.TreeHash(res.Size, &hashes); err != nil {
-				return err
+		if !bytes.Equal(h, hashes[id][:]) {
+			level, n := tlog.SplitStoredHashIndex(id)
+			if level > 0 {
+				// Every leaf below matched (leaves come first in id
+				// order): the hash table itself was edited.
+				return bad(-1, "stored tree hash %d (level %d) was altered", id, level)
 			}
+			return bad(n, "the event's bytes differ from what was hashed into the tree when it was appended")
 		}
-		// Checkpoints.
-		cks, err := tx.Checkpoints()
-		if err != nil {
-			return err
-		}
-		roots := map[int64]tlog.Hash{}
-		var goodSize int64
-		for _, c := range cks {
-			size, root, err := openCheckpoint(c.Note, logV)
-			if err != nil {
-				return bad(-1, "checkpoint of size %d: %v", c.Size, err)
-			}
-			if size != c.Size {
-				return bad(-1, "checkpoint stored as size %d says %d", c.Size, size)
-			}
-			if size > res.Size {
-				return bad(res.Size, "a signed checkpoint covers %d events but only %d are stored (the tail was cut)", size, res.Size)
-			}
-			want, err := tlog.TreeHash(size, &hashes)
-			if err != nil {
-				return err
-			}
-			if want != root {
-				return bad(goodSize, "the events from index %d to %d were rewritten: the tree no longer matches the checkpoint signed at size %d", goodSize, size-1, size)
-			}
-			roots[size] = root
-			goodSize = size
-			res.Checkpoints++
-			res.Signed = size
-		}
-		// Cosignatures.
-		ws, err := tx.Witnesses()
-		if err != nil {
-			return err
-		}
-		wv := map[string]note.Verifier{}
-		for _, w := range ws {
-			if v, err := witness.NewCosignatureVerifier(w.VKey); err == nil {
-				wv[w.Name] = v
-			}
-		}
-		cos, err := tx.Cosignatures()
-		if err != nil {
-			return err
-		}
-		byCk := map[int64][]byte{}
-		for _, c := range cks {
-			byCk[c.Size] = c.Note
-		}
-		for _, c := range cos {
-			v, ok := wv[c.Witness]
-			if !ok {
-				return bad(-1, "a cosignature of size %d is from unknown witness %s", c.Size, c.Witness)
-			}
-			if _, ok := byCk[c.Size]; !ok {
-				return bad(-1, "a cosignature of size %d has no checkpoint", c.Size)
-			}
-			n, err := note.Open(append(append([]byte(nil), byCk[c.Size]...), c.Signature...), note.VerifierList(logV, v))
-			if err != nil || !signedBy(n, v) {
-				return bad(-1, "the cosignature of witness %s on size %d does not verify", c.Witness, c.Size)
-			}
-			res.Cosignatures++
-		}
-		// The auditor's checkpoint.
-		if auditor != nil {
-			size, root, err := openCheckpoint(auditor, logV)
-			if err != nil {
-				return bad(-1, "the auditor's checkpoint: %v", err)
-			}
-			if size > res.Size {
-				return bad(res.Size, "the auditor's checkpoint covers %d events but only %d are stored (the tail was cut)", size, res.Size)
-			}
-			want, err := tlog.TreeHash(size, &hashes)
-			if err != nil {
-				return err
-			}
-			if want != root {
-				return bad(-1, "the log is not consistent with the auditor's checkpoint of size %d: events before index %d were rewritten", size, size)
-			}
-		}
+		stored++
 		return nil
 	})
-	return res, err
+	if err != nil {
+		return err
+	}
+	if stored != int64(len(hashes)) {
+		return bad(-1, "%d stored tree hashes, %d expected", stored, len(hashes))
+	}
+	if res.Size > 0 {
+		if res.Root, err = tlog.TreeHash(res.Size, &hashes); err != nil {
+			return err
+		}
+	}
+	// Checkpoints.
+	cks, err := tx.Checkpoints()
+	if err != nil {
+		return err
+	}
+	roots := map[int64]tlog.Hash{}
+	var goodSize int64
+	for _, c := range cks {
+		size, root, err := openCheckpoint(c.Note, logV)
+		if err != nil {
+			return bad(-1, "checkpoint of size %d: %v", c.Size, err)
+		}
+		if size != c.Size {
+			return bad(-1, "checkpoint stored as size %d says %d", c.Size, size)
+		}
+		if size > res.Size {
+			return bad(res.Size, "a signed checkpoint covers %d events but only %d are stored (the tail was cut)", size, res.Size)
+		}
+		want, err := tlog.TreeHash(size, &hashes)
+		if err != nil {
+			return err
+		}
+		if want != root {
+			return bad(-1, "events in the range %d to %d were rewritten (and their tree hashes recomputed): the tree no longer matches the checkpoint signed at size %d", goodSize, size-1, size)
+		}
+		roots[size] = root
+		goodSize = size
+		res.Checkpoints++
+		res.Signed = size
+	}
+	// Cosignatures.
+	ws, err := tx.Witnesses()
+	if err != nil {
+		return err
+	}
+	wv := map[string]note.Verifier{}
+	for _, w := range ws {
+		if v, err := witness.NewCosignatureVerifier(w.VKey); err == nil {
+			wv[w.Name] = v
+		}
+	}
+	cos, err := tx.Cosignatures()
+	if err != nil {
+		return err
+	}
+	byCk := map[int64][]byte{}
+	for _, c := range cks {
+		byCk[c.Size] = c.Note
+	}
+	for _, c := range cos {
+		v, ok := wv[c.Witness]
+		if !ok {
+			return bad(-1, "a cosignature of size %d is from unknown witness %s", c.Size, c.Witness)
+		}
+		if _, ok := byCk[c.Size]; !ok {
+			return bad(-1, "a cosignature of size %d has no checkpoint", c.Size)
+		}
+		n, err := note.Open(append(append([]byte(nil), byCk[c.Size]...), c.Signature...), note.VerifierList(logV, v))
+		if err != nil || !signedBy(n, v) {
+			return bad(-1, "the cosignature of witness %s on size %d does not verify", c.Witness, c.Size)
+		}
+		res.Cosignatures++
+	}
+	// The auditor's checkpoint.
+	if auditor != nil {
+		size, root, err := openCheckpoint(auditor, logV)
+		if err != nil {
+			return bad(-1, "the auditor's checkpoint: %v", err)
+		}
+		if size > res.Size {
+			return bad(res.Size, "the auditor's checkpoint covers %d events but only %d are stored (the tail was cut)", size, res.Size)
+		}
+		want, err := tlog.TreeHash(size, &hashes)
+		if err != nil {
+			return err
+		}
+		if want != root {
+			return bad(-1, "the log is not consistent with the auditor's checkpoint of size %d: events before index %d were rewritten", size, size)
+		}
+	}
+	return nil
 }
 
 func signedBy(n *note.Note, v note.Verifier) bool {
@@ -293,6 +314,9 @@ func openCheckpoint(msg []byte, logV note.Verifier) (int64, tlog.Hash, error) {
 	if !signedBy(n, logV) {
 		return 0, tlog.Hash{}, errors.New("not signed by this log's key")
 	}
-	_, size, root, err := parseCheckpoint(n.Text)
+	origin, size, root, err := parseCheckpoint(n.Text)
+	if err == nil && origin != logV.Name() {
+		return 0, tlog.Hash{}, errors.New("its origin line is not this log's")
+	}
 	return size, root, err
 }

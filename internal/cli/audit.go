@@ -33,10 +33,11 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 	switch args[0] {
 	case "verify":
 		ckFile := fs.String("checkpoint", "", "a checkpoint saved earlier by an auditor (hush audit checkpoint); the log must be consistent with it")
+		vkey := fs.String("vkey", env.Getenv("HUSH_AUDIT_VKEY"), "the log's public key as printed by hush init, kept by the auditor (env HUSH_AUDIT_VKEY); without it the key stored in the database is trusted")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return auditVerify(ctx, env, c.data, *ckFile)
+		return auditVerify(ctx, env, c.data, *ckFile, *vkey)
 	case "checkpoint":
 		cl, err := c.parseOpen(ctx, fs, args[1:])
 		if err != nil {
@@ -134,7 +135,7 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 
 // auditVerify checks the log with nothing but the database and the log's
 // public key (no KEK).
-func auditVerify(ctx context.Context, env Env, dataDir, ckFile string) error {
+func auditVerify(ctx context.Context, env Env, dataDir, ckFile, pinned string) error {
 	if dataDir == "" {
 		return fmt.Errorf("%w: --data is required", ErrUsage)
 	}
@@ -155,6 +156,12 @@ func auditVerify(ctx context.Context, env Env, dataDir, ckFile string) error {
 	if err != nil {
 		return fmt.Errorf("the log's public key: %w", err)
 	}
+	switch {
+	case pinned == "":
+		fmt.Fprintln(env.Stderr, "warning: no --vkey given: trusting the log key stored in the database, which whoever can write the database could have replaced")
+	case pinned != vkey:
+		return errors.New("audit log: the log's public key in the database is not the one you pinned (--vkey): the log may have been replaced")
+	}
 	start := time.Now()
 	res, err := audit.Verify(ctx, db, vkey, auditor)
 	if err != nil {
@@ -166,6 +173,9 @@ func auditVerify(ctx context.Context, env Env, dataDir, ckFile string) error {
 	}
 	fmt.Fprintf(env.Stdout, "audit log verified in %s: size %d, root %s\n", time.Since(start).Round(time.Millisecond), res.Size, base64.StdEncoding.EncodeToString(res.Root[:]))
 	fmt.Fprintf(env.Stdout, "%d signed checkpoints (newest covers %d events), %d witness cosignatures\n", res.Checkpoints, res.Signed, res.Cosignatures)
+	if res.Checkpoints == 0 && res.Size > 0 {
+		fmt.Fprintln(env.Stdout, "warning: no signed checkpoint: nothing proves these events were not cut short or replaced")
+	}
 	if res.Size > res.Signed {
 		fmt.Fprintf(env.Stdout, "%d newest events are not yet in a signed checkpoint\n", res.Size-res.Signed)
 	}

@@ -84,7 +84,7 @@ func TestAuditEveryRoute(t *testing.T) {
 		{"amend", "a@test.hush", "PUT", func() string { return "/fhir/R4/DocumentReference/" + nid },
 			func() any { return noteJSON(pid, "SOAP", "amended", "amended") }, 200, []want{{audit.ActNoteAmend, a, "*", "success"}}, nil},
 		{"edit signed in place (refused)", "a@test.hush", "PUT", func() string { return "/fhir/R4/DocumentReference/" + nid },
-			func() any { return noteJSON(pid, "SOAP", "final", "x") }, 409, []want{{audit.ActNoteSave, a, "*", "failed"}}, nil},
+			func() any { return noteJSON(pid, "SOAP", "final", "x") }, 409, []want{{audit.ActNoteSign, a, "*", "failed"}}, nil},
 		{"read note", "a@test.hush", "GET", func() string { return "/fhir/R4/DocumentReference/" + nid }, nil, 200,
 			[]want{{audit.ActNoteRead, a, "*", "success"}}, nil},
 		{"read a version", "a@test.hush", "GET", func() string { return "/fhir/R4/DocumentReference/" + nid + "/_history/2" }, nil, 200,
@@ -163,7 +163,12 @@ func TestAuditEventAPI(t *testing.T) {
 	f.must(200, f.do("a@test.hush", "GET", "/fhir/R4/DocumentReference?patient="+pid1, nil))
 	f.must(200, f.do("desk@test.hush", "GET", "/fhir/R4/Patient/"+pid2, nil))
 	// Ella gets a patient account.
-	f.run("user", "add", "--email", "ella@example.fi", "--name", "Ella Koskinen", "--role", "patient", "--patient", pid1, "--password-file", f.pwFile)
+	ellaID := strings.TrimSpace(f.run("user", "add", "--email", "ella@example.fi", "--name", "Ella Koskinen", "--role", "patient", "--patient", pid1, "--password-file", f.pwFile))
+	// Patient accounts are not in the staff directory.
+	if r := f.must(200, f.do("desk@test.hush", "GET", "/fhir/R4/Practitioner?name=ella", nil)); r["total"].(float64) != 0 {
+		t.Errorf("a patient account is listed as a practitioner: %v", r)
+	}
+	f.must(404, f.do("desk@test.hush", "GET", "/fhir/R4/Practitioner/"+ellaID, nil))
 	f.tokens["ella@example.fi"] = strings.TrimSpace(f.run("token", "create", "--email", "ella@example.fi", "--password-file", f.pwFile))
 
 	all := f.must(200, f.do("dpo@test.hush", "GET", "/fhir/R4/AuditEvent", nil))
@@ -230,8 +235,18 @@ func TestAuditCLI(t *testing.T) {
 	if !strings.Contains(proof, "index 1") || !strings.Contains(proof, "proof (") {
 		t.Fatalf("prove:\n%s", proof)
 	}
-	if out := f.run("audit", "verify", "--data", f.data, "--checkpoint", ckFile); !strings.Contains(out, "audit log verified") {
+	cl := f.open()
+	vkey := cl.AuditVerifierKey()
+	cl.Close()
+	if out := f.run("audit", "verify", "--data", f.data, "--checkpoint", ckFile, "--vkey", vkey); !strings.Contains(out, "audit log verified") {
 		t.Fatalf("verify: %s", out)
+	}
+	other := newFixture(t)
+	ocl := other.open()
+	otherKey := ocl.AuditVerifierKey()
+	ocl.Close()
+	if _, err := f.try("audit", "verify", "--data", f.data, "--vkey", otherKey); err == nil || !strings.Contains(err.Error(), "not the one you pinned") {
+		t.Fatalf("verify with another pinned key: %v", err)
 	}
 	// Edit event 2 behind Hush's back.
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(f.data, "hush.db"))

@@ -286,14 +286,15 @@ func (c *Clinic) loadKeys(ctx context.Context, kek *seal.KEK) error {
 // with clinicians' keys or the recovery shares, directory data only with the
 // KEK.
 func (c *Clinic) Backup(ctx context.Context, path string, kek *seal.KEK) (BackupReport, error) {
+	// An export is audited before it is written: no event, no backup.
+	if err := c.audit.Append(ctx, c.event(ctx, audit.ActBackup, "", path, nil)); err != nil {
+		return BackupReport{}, err
+	}
 	if err := c.db.Backup(ctx, path); err != nil {
-		return BackupReport{}, c.logDenied(ctx, err, c.event(ctx, audit.ActBackup, "", "", err))
+		return BackupReport{}, c.logDenied(ctx, err, c.event(ctx, audit.ActBackup, "", path, err))
 	}
 	rep, err := VerifyBackup(ctx, path, kek)
-	if aerr := c.audit.Append(ctx, c.event(ctx, audit.ActBackup, "", "", err)); err == nil {
-		err = aerr
-	}
-	return rep, err
+	return rep, c.logDenied(ctx, err, c.event(ctx, audit.ActBackup, "", path, err))
 }
 
 // BackupReport says what a verified backup holds.

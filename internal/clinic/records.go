@@ -224,6 +224,9 @@ func (c *Clinic) Note(ctx context.Context, id string, version int) (hush.Note, e
 		n, err = c.openNote(tx, a, row)
 		return err
 	})
+	if err == nil {
+		version = n.Version
+	}
 	if err := c.logRead(ctx, err, c.event(ctx, audit.ActNoteRead, pid, noteEntity(id, version), err)); err != nil {
 		return hush.Note{}, err
 	}
@@ -310,7 +313,11 @@ func (c *Clinic) UpdateNote(ctx context.Context, id string, ifVersion int, in No
 		_, err = c.audit.AppendTx(tx, c.event(ctx, action, pid, noteEntity(n.ID, n.Version), nil))
 		return err
 	})
-	return n, c.logDenied(ctx, err, c.event(ctx, audit.ActNoteSave, pid, noteEntity(id, 0), err))
+	failed := map[hush.NoteStatus]string{hush.StatusSigned: audit.ActNoteSign, hush.StatusAmended: audit.ActNoteAmend}[in.Status]
+	if failed == "" {
+		failed = audit.ActNoteSave
+	}
+	return n, c.logDenied(ctx, err, c.event(ctx, failed, pid, noteEntity(id, 0), err))
 }
 
 // NoteHistory returns every version of a note, oldest first.
@@ -333,7 +340,7 @@ func (c *Clinic) NoteHistory(ctx context.Context, id string) ([]hush.Note, error
 // CareTeam returns the ids of the clinicians on a patient's care team.
 func (c *Clinic) CareTeam(ctx context.Context, patientID string) ([]string, error) {
 	if _, err := staff(ctx); err != nil {
-		return nil, err
+		return nil, c.logRead(ctx, err, c.event(ctx, audit.ActCareTeamRead, patientID, "", err))
 	}
 	var ids []string
 	err := c.db.Read(ctx, func(tx *store.Tx) error {
@@ -495,14 +502,26 @@ func (c *Clinic) grantAll(tx *store.Tx, patientID string, add []string, open fun
 // patient's record to a clinician and put them on the care team: for when
 // the treating clinician left or lost their password.
 func (c *Clinic) RecoverGrant(ctx context.Context, recovery *seal.PrivateKey, patientID, email string) error {
+	var u hush.User
+	err := c.recoverGrant(ctx, recovery, patientID, email, &u)
+	ev := c.event(ctx, audit.ActRecoveryGrant, patientID, u.ID, err)
+	ev.ActorID, ev.Purpose = RecoveryPrincipal, audit.PurposeRecovery
+	if err != nil {
+		return c.logDenied(ctx, err, ev)
+	}
+	c.forgetSeeds(patientID)
+	return nil
+}
+
+func (c *Clinic) recoverGrant(ctx context.Context, recovery *seal.PrivateKey, patientID, email string, u *hush.User) error {
 	if !recovery.Public().Equal(c.recoveryPub) {
 		return hush.Errorf(hush.EFORBIDDEN, "this is not the clinic's recovery key")
 	}
-	u, err := c.UserByEmail(ctx, email)
-	if err != nil {
+	var err error
+	if *u, err = c.UserByEmail(ctx, email); err != nil {
 		return err
 	}
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	return c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		if _, err := tx.PatientByID(patientID); err != nil {
 			return err
 		}
@@ -535,9 +554,4 @@ func (c *Clinic) RecoverGrant(ctx context.Context, recovery *seal.PrivateKey, pa
 		_, err := c.audit.AppendTx(tx, ev)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	c.forgetSeeds(patientID)
-	return nil
 }

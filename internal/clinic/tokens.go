@@ -92,7 +92,7 @@ func (c *Clinic) Authenticate(ctx context.Context, bearer string) (*hush.Actor, 
 	a, id, err := c.authenticate(ctx, bearer)
 	if err != nil && hush.ErrorCode(err) == hush.EUNAUTHORIZED {
 		ev := c.event(ctx, audit.ActTokenRejected, "", id, err)
-		ev.Purpose = audit.PurposeSecurity
+		ev.ActorID, ev.ActorRole, ev.Purpose = "", "", audit.PurposeSecurity // unauthenticated
 		c.audit.Append(ctx, ev)
 	}
 	return a, err

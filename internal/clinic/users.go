@@ -133,12 +133,19 @@ func (c *Clinic) userFromRow(r store.UserRow) (hush.User, error) {
 	return hush.User{ID: r.ID, Role: hush.Role(r.Role), PatientID: r.PatientID, Name: p.Name, Email: p.Email, Active: r.Active, CreatedAt: time.UnixMilli(r.CreatedAt).UTC()}, nil
 }
 
-// User returns an account by id, for staff (the staff directory).
+// User returns a staff account by id (the staff directory). Patient
+// accounts are not staff: they are not found here, so that their names and
+// emails are reached only through the audited patient directory.
 func (c *Clinic) User(ctx context.Context, id string) (hush.User, error) {
-	if a := hush.ActorFrom(ctx); a != nil && !isStaff(a.Role) {
+	a := hush.ActorFrom(ctx)
+	if a != nil && !isStaff(a.Role) {
 		return hush.User{}, errStaffOnly
 	}
-	return c.user(ctx, id)
+	u, err := c.user(ctx, id)
+	if err == nil && a != nil && u.Role == hush.RolePatient {
+		return hush.User{}, hush.Errorf(hush.ENOTFOUND, "user not found")
+	}
+	return u, err
 }
 
 func (c *Clinic) user(ctx context.Context, id string) (hush.User, error) {
@@ -188,6 +195,9 @@ func (c *Clinic) Users(ctx context.Context, prefix string) ([]hush.User, error) 
 			u, err := c.userFromRow(r)
 			if err != nil {
 				return err
+			}
+			if hush.ActorFrom(ctx) != nil && u.Role == hush.RolePatient {
+				continue // patient accounts are not in the staff directory
 			}
 			if prefix == "" || matchPrefix(prefix, u.Name, u.Email) {
 				out = append(out, u)
