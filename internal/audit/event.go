@@ -46,6 +46,8 @@ const (
 	ActRecoveryGrant  = "recovery.grant"
 	ActLogin          = "login"
 	ActLoginFailed    = "login.failed"
+	ActMFA            = "login.mfa"  // a second factor checked
+	ActMFAEnroll      = "mfa.enroll" // a TOTP second factor enrolled
 	ActTokenCreate    = "token.create"
 	ActTokenRevoke    = "token.revoke"
 	ActTokenRejected  = "token.rejected"

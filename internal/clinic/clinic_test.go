@@ -12,6 +12,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/hushepr/hush/internal/audit"
+	"github.com/hushepr/hush/internal/auth"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
 	"github.com/hushepr/hush/internal/store"
@@ -509,4 +510,47 @@ func mustExec(t *testing.T, db *sql.DB, stmts ...string) {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
+}
+
+func TestSecondFactor(t *testing.T) {
+	e := newEnv(t)
+	a := e.user("a@x.fi", hush.RoleClinician)
+	if ok, _ := e.c.HasTOTP(e.ctx, a.UserID); ok {
+		t.Fatal("enrolled before enrolment")
+	}
+	secret := auth.NewTOTPSecret()
+	if _, err := e.c.EnrollTOTP(e.ctx, a.UserID, secret, "000000"); hush.ErrorCode(err) != hush.EINVALID {
+		t.Fatalf("enrol with a wrong code: %v", err)
+	}
+	now := time.Now()
+	codes, err := e.c.EnrollTOTP(e.ctx, a.UserID, secret, auth.TOTPCode(secret, auth.StepAt(now)))
+	if err != nil || len(codes) != 10 {
+		t.Fatalf("enrol: %v %d", err, len(codes))
+	}
+	// The enrolment code cannot be reused; the next step's code works once.
+	if err := e.c.VerifySecondFactor(e.ctx, a.UserID, auth.TOTPCode(secret, auth.StepAt(now))); err == nil {
+		t.Error("the enrolment code worked again")
+	}
+	next := auth.TOTPCode(secret, auth.StepAt(now)+1)
+	if err := e.c.VerifySecondFactor(e.ctx, a.UserID, next); err != nil {
+		t.Fatalf("next code: %v", err)
+	}
+	if err := e.c.VerifySecondFactor(e.ctx, a.UserID, next); hush.ErrorCode(err) != hush.EUNAUTHORIZED {
+		t.Errorf("replayed code: %v", err)
+	}
+	// A recovery code works once.
+	if err := e.c.VerifySecondFactor(e.ctx, a.UserID, strings.ToUpper(codes[3])); err != nil {
+		t.Fatalf("recovery code: %v", err)
+	}
+	if err := e.c.VerifySecondFactor(e.ctx, a.UserID, codes[3]); hush.ErrorCode(err) != hush.EUNAUTHORIZED {
+		t.Errorf("spent recovery code: %v", err)
+	}
+	// The secret is sealed at rest.
+	e.c.db.Read(e.ctx, func(tx *store.Tx) error {
+		m, _ := tx.MFA(a.UserID)
+		if strings.Contains(string(m.TOTPSealed), string(secret)) {
+			t.Error("TOTP secret stored in clear")
+		}
+		return nil
+	})
 }

@@ -74,6 +74,8 @@ type NoteRow struct {
 
 func notFound(what string) error { return hush.Errorf(hush.ENOTFOUND, "%s not found", what) }
 
+func conflict(msg string) error { return hush.Errorf(hush.ECONFLICT, "%s", msg) }
+
 func one(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound(what)

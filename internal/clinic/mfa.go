@@ -1,0 +1,99 @@
+package clinic
+
+import (
+	"context"
+
+	"github.com/hushepr/hush/internal/audit"
+	"github.com/hushepr/hush/internal/auth"
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/store"
+)
+
+// Second factors for staff sign-in in the web app. A TOTP secret is sealed
+// under a KEK-derived key bound to the user; recovery codes are kept as
+// MACs. WebAuthn (a later step) is a second factor too: it unseals nothing.
+
+func (c *Clinic) totpAD(userID string) []byte { return seal.AD("hush totp secret v1", c.id, userID) }
+
+func (c *Clinic) recoveryCodeMAC(userID, code string) []byte {
+	return c.credMAC.MAC(seal.AD("hush recovery code v1", c.id, userID, auth.NormalizeRecoveryCode(code)))
+}
+
+// HasTOTP reports whether a user has enrolled a TOTP second factor.
+func (c *Clinic) HasTOTP(ctx context.Context, userID string) (bool, error) {
+	var ok bool
+	err := c.db.Read(ctx, func(tx *store.Tx) error {
+		_, err := tx.MFA(userID)
+		if isNotFound(err) {
+			return nil
+		}
+		ok = err == nil
+		return err
+	})
+	return ok, err
+}
+
+// EnrollTOTP stores secret as the user's second factor once code proves the
+// user's authenticator holds it, and returns fresh recovery codes (shown
+// once).
+func (c *Clinic) EnrollTOTP(ctx context.Context, userID string, secret []byte, code string) ([]string, error) {
+	now := c.now()
+	step, ok := auth.CheckTOTP(secret, code, now, 0)
+	if !ok {
+		return nil, hush.Errorf(hush.EINVALID, "the code does not match: check the time on your phone and try the next code")
+	}
+	codes := auth.NewRecoveryCodes(10)
+	macs := make([][]byte, len(codes))
+	for i, rc := range codes {
+		macs[i] = c.recoveryCodeMAC(userID, rc)
+	}
+	row := store.MFARow{UserID: userID, TOTPSealed: c.credWrap.Seal(secret, c.totpAD(userID)), LastStep: step, EnrolledAt: now.UnixMilli()}
+	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if err := tx.PutMFA(row, macs); err != nil {
+			return err
+		}
+		ev := c.event(ctx, audit.ActMFAEnroll, "", userID, nil)
+		ev.ActorID, ev.Purpose = userID, audit.PurposeSecurity
+		_, err := c.audit.AppendTx(tx, ev)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// VerifySecondFactor accepts a current TOTP code (once) or an unused
+// recovery code (which is then spent). Every attempt is audited.
+func (c *Clinic) VerifySecondFactor(ctx context.Context, userID, code string) error {
+	bad := hush.Errorf(hush.EUNAUTHORIZED, "the code is wrong or was already used")
+	now := c.now()
+	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		m, err := tx.MFA(userID)
+		if err != nil {
+			return hush.Errorf(hush.EUNAUTHORIZED, "no second factor is enrolled")
+		}
+		secret, err := c.credWrap.Open(m.TOTPSealed, c.totpAD(userID))
+		if err != nil {
+			return hush.Wrap(hush.EINTERNAL, "a second factor does not open", err)
+		}
+		defer clear(secret)
+		if step, ok := auth.CheckTOTP(secret, code, now, m.LastStep); ok {
+			return tx.UseTOTPStep(userID, step)
+		}
+		if err := tx.UseRecoveryCode(userID, c.recoveryCodeMAC(userID, code), now.UnixMilli()); err != nil {
+			return bad
+		}
+		return nil
+	})
+	ev := c.event(ctx, audit.ActMFA, "", "", err)
+	ev.ActorID, ev.Purpose = userID, audit.PurposeSecurity
+	if hush.ErrorCode(err) == hush.ECONFLICT {
+		err = bad
+	}
+	if aerr := c.audit.Append(ctx, ev); err == nil {
+		err = aerr
+	}
+	return err
+}
