@@ -69,15 +69,11 @@ func (s *Server) routes() {
 	s.handle("GET "+p+"/CareTeam/{id}", s.readCareTeam)
 	s.handle("GET "+p+"/CareTeam", s.searchCareTeam)
 	s.handle("GET "+p+"/AuditEvent", s.searchAuditEvents)
-	s.mux.HandleFunc("GET /{$}", s.public(func(w http.ResponseWriter, r *http.Request) error {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, err := w.Write([]byte("Hush is running. The FHIR R4 API is at /fhir/R4 (see /fhir/R4/metadata). The web app comes with a later release.\n"))
-		return err
-	}))
 	s.mux.HandleFunc(catchAll, s.public(s.noRoute))
 }
 
-const catchAll = "/"
+// catchAll answers every other path under the API prefix.
+const catchAll = "/fhir/"
 
 // noRoute answers requests no route matched: 405 with Allow when the path
 // exists under another method, 404 otherwise, both as OperationOutcome.

@@ -80,3 +80,8 @@ func CheckTOTP(secret []byte, code string, now time.Time, lastUsed int64) (int64
 	}
 	return matched, ok == 1
 }
+
+// TOTPSecretFromText parses a secret as TOTPSecretText prints it.
+func TOTPSecretFromText(s string) ([]byte, error) {
+	return base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(strings.TrimSpace(s)))
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hushepr/hush/internal/api"
 	"github.com/hushepr/hush/internal/clinic"
+	"github.com/hushepr/hush/internal/web"
 )
 
 func runServe(ctx context.Context, env Env, args []string) error {
@@ -63,7 +64,7 @@ func (s scrubber) Write(p []byte) (int, error) {
 // sweep drops unlocked token sessions that idled out or whose token was
 // revoked, expired or whose account was deactivated (by the CLI, say), so
 // their keys do not linger in memory until the token is next presented.
-func sweep(ctx context.Context, cl *clinic.Clinic) {
+func sweep(ctx context.Context, cl *clinic.Clinic, webApp *web.Server) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -72,6 +73,7 @@ func sweep(ctx context.Context, cl *clinic.Clinic) {
 			return
 		case <-t.C:
 			cl.SweepSessions(ctx)
+			webApp.Sweep()
 		}
 	}
 }
@@ -108,8 +110,16 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string
 	if err != nil {
 		return err
 	}
+	webApp, err := web.New(cl, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	root := http.NewServeMux()
+	root.Handle("/fhir/", api.New(cl, log))
+	root.Handle("/", webApp)
 	srv := &http.Server{
-		Handler:           api.New(cl, log),
+		Handler:           root,
 		TLSConfig:         tlsConfig(cert),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -118,7 +128,7 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          stdlog.New(scrubber{log}, "", 0),
 	}
-	go sweep(ctx, cl)
+	go sweep(ctx, cl, webApp)
 	cl.Audit().OnAlert = func(kind, detail string) { log.Error("audit alert", "kind", kind, "detail", detail) }
 	// Checkpoints every interval while there is activity, and a last one
 	// after the HTTP server has drained at shutdown.

@@ -400,3 +400,7 @@ func internal(what string, err error) error {
 	}
 	return hush.Wrap(hush.EINTERNAL, what, fmt.Errorf("%w", err))
 }
+
+// SetClock replaces the clinic's clock: for tests and for replaying a
+// recorded day. Production code never calls it.
+func (c *Clinic) SetClock(now func() time.Time) { c.now = now }

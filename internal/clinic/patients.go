@@ -464,3 +464,50 @@ func splitWords(s string) []string {
 		return unicode.IsSpace(r) || r == '-' || r == ',' || r == '@' || r == '.'
 	})
 }
+
+// MyPatients returns the patients on the actor's care teams (a clinician's
+// own list), at most MaxSearchResults, ordered by name. Each listed patient
+// is an audited access, as in a search.
+func (c *Clinic) MyPatients(ctx context.Context) ([]hush.Patient, error) {
+	a, err := staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	err = c.db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		ids, err = tx.PatientsOf(a.UserID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.dir.refresh(ctx); err != nil {
+		return nil, err
+	}
+	var out []hush.Patient
+	for _, id := range ids {
+		if p, ok := c.dir.get(id); ok {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Family != out[j].Family {
+			return out[i].Family < out[j].Family
+		}
+		return strings.Join(out[i].Given, " ") < strings.Join(out[j].Given, " ")
+	})
+	if len(out) > MaxSearchResults {
+		out = out[:MaxSearchResults]
+	}
+	evs := make([]audit.Event, len(out))
+	for i, p := range out {
+		evs[i] = c.event(ctx, audit.ActPatientList, p.ID, "", nil)
+	}
+	if len(evs) > 0 {
+		if err := c.logRead(ctx, nil, evs...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,427 @@
+// Package web serves Hush's browser interface: server-rendered pages
+// (html/template, embedded), no JavaScript, so a strict Content-Security-
+// Policy holds (no script at all, styles from one file).
+//
+// # Rules of this surface
+//
+// Sessions are server-side; the browser holds only a random id in a
+// __Host- cookie (Secure, HttpOnly, SameSite=Strict). Every state-changing
+// request passes http.CrossOriginProtection. Every page carries a strict
+// CSP, HSTS, frame-ancestors 'none' and Cache-Control: no-store. URLs carry
+// ids only, never names or search terms in paths (a search term is in the
+// query string of a GET the server never logs). Sign-in is a password, then
+// a TOTP code (enrolled at the first sign-in, mandatory for every staff
+// account) or a recovery code; guessing is throttled per account and per
+// address.
+package web
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hushepr/hush/internal/auth"
+	"github.com/hushepr/hush/internal/clinic"
+	"github.com/hushepr/hush/internal/hush"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Server is the web app.
+type Server struct {
+	c        *clinic.Clinic
+	log      *slog.Logger
+	mux      *http.ServeMux
+	pages    map[string]*template.Template
+	sessions *sessions
+	byEmail  *auth.Throttle
+	byAddr   *auth.Throttle
+	csrf     *http.CrossOriginProtection
+	now      func() time.Time
+}
+
+// New returns the web app for c.
+func New(c *clinic.Clinic, log *slog.Logger) (*Server, error) {
+	s := &Server{c: c, log: log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, sessions: newSessions(),
+		byEmail: auth.NewThrottle(5, 15*time.Minute, 15*time.Minute), byAddr: auth.NewThrottle(30, 15*time.Minute, 15*time.Minute),
+		csrf: http.NewCrossOriginProtection(), now: time.Now}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if n == "templates/layout.html" {
+			continue
+		}
+		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return nil, err
+		}
+		s.pages[strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")] = t
+	}
+	static, _ := fs.Sub(staticFS, "static")
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/patients", http.StatusSeeOther) })
+	s.mux.HandleFunc("GET /signin", s.signinPage)
+	s.mux.HandleFunc("POST /signin", s.signin)
+	s.mux.HandleFunc("GET /signin/mfa", s.pending(stageMFA, s.mfaPage))
+	s.mux.HandleFunc("POST /signin/mfa", s.pending(stageMFA, s.mfa))
+	s.mux.HandleFunc("GET /signin/enroll", s.pending(stageEnroll, s.enrollPage))
+	s.mux.HandleFunc("POST /signin/enroll", s.pending(stageEnroll, s.enroll))
+	s.mux.HandleFunc("GET /signin/codes", s.pending(stageCodes, s.codesPage))
+	s.mux.HandleFunc("POST /signin/codes", s.pending(stageCodes, s.codesDone))
+	s.mux.HandleFunc("POST /signout", s.signout)
+	s.mux.HandleFunc("GET /patients", s.full(s.patients))
+	s.mux.HandleFunc("GET /patients/{id}", s.full(s.chart))
+	return s, nil
+}
+
+// Sweep wipes sessions that timed out (call it every minute).
+func (s *Server) Sweep() { s.sessions.sweep(s.now()) }
+
+// ServeHTTP sets the headers of every page and applies cross-origin
+// protection to state-changing requests.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	if err := s.csrf.Check(r); err != nil {
+		s.error(w, r, http.StatusForbidden, "error.forbidden")
+		return
+	}
+	if l := r.URL.Query().Get("lang"); catalog[l] != nil {
+		http.SetCookie(w, &http.Cookie{Name: "hush_lang", Value: l, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: 365 * 24 * 3600})
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// page is what every template receives.
+type page struct {
+	Lang   string
+	User   *hush.User
+	Error  string
+	Data   any
+	Title  string
+	Active string
+}
+
+// T translates a catalog key for the page's language.
+func (p page) T(key string, args ...any) string {
+	msg := translate(p.Lang, key)
+	var vals []any
+	for _, a := range args {
+		if a != nil {
+			vals = append(vals, a)
+		}
+	}
+	if len(vals) > 0 && strings.Contains(msg, "%") {
+		return fmt.Sprintf(msg, vals...)
+	}
+	return msg
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	p.Lang = lang(r)
+	t := s.pages[name]
+	var b strings.Builder
+	if err := t.Execute(&b, p); err != nil {
+		s.log.Error("render", "page", name, "error", err.Error())
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write([]byte(b.String()))
+}
+
+func (s *Server) error(w http.ResponseWriter, r *http.Request, status int, key string) {
+	s.render(w, r, status, "error", page{Title: "error.title", Error: key})
+}
+
+// fail maps a domain error to a page, never showing its text.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch hush.ErrorCode(err) {
+	case hush.EFORBIDDEN:
+		s.error(w, r, http.StatusForbidden, "error.forbidden")
+	case hush.ENOTFOUND, hush.EINVALID:
+		s.error(w, r, http.StatusNotFound, "error.notfound")
+	case hush.EUNAVAILABLE:
+		s.error(w, r, http.StatusServiceUnavailable, "error.other")
+	default:
+		s.log.Error("web request failed", "code", hush.ErrorCode(err), "error", hush.ErrorMessage(err))
+		s.error(w, r, http.StatusInternalServerError, "error.other")
+	}
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	return host
+}
+
+// ctxFor returns the request context carrying the request info and actor.
+func ctxFor(r *http.Request, a *hush.Actor) *http.Request {
+	ctx := hush.WithRequest(r.Context(), hush.Request{ClientAddr: clientAddr(r)})
+	if a != nil {
+		ctx = hush.WithActor(ctx, a)
+	}
+	return r.WithContext(ctx)
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, s *session)
+
+// full requires a signed-in session (password and second factor).
+func (s *Server) full(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess := s.sessions.get(r, s.now())
+		if sess == nil || sess.stage != stageFull {
+			http.Redirect(w, r, "/signin", http.StatusSeeOther)
+			return
+		}
+		h(w, ctxFor(r, sess.actor), sess)
+	}
+}
+
+// pending requires a session at a given sign-in stage.
+func (s *Server) pending(st stage, h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess := s.sessions.get(r, s.now())
+		if sess == nil || sess.stage != st {
+			http.Redirect(w, r, "/signin", http.StatusSeeOther)
+			return
+		}
+		h(w, ctxFor(r, nil), sess)
+	}
+}
+
+func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "signin", page{Title: "signin.title"})
+}
+
+func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
+	password := r.PostFormValue("password")
+	now := s.now()
+	for _, key := range []string{"email:" + email, "addr:" + clientAddr(r)} {
+		th := s.byEmail
+		if strings.HasPrefix(key, "addr:") {
+			th = s.byAddr
+		}
+		if ok, wait := th.Allow(key, now); !ok {
+			s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(wait.Minutes()) + 1})
+			return
+		}
+	}
+	r = ctxFor(r, nil)
+	a, err := s.c.SignIn(r.Context(), email, []byte(password))
+	if err == nil && (a.Role == hush.RolePatient) {
+		err = hush.Errorf(hush.EUNAUTHORIZED, "staff only")
+	}
+	if err != nil {
+		s.byEmail.Fail("email:"+email, now)
+		s.byAddr.Fail("addr:"+clientAddr(r), now)
+		if hush.ErrorCode(err) != hush.EUNAUTHORIZED {
+			s.fail(w, r, err)
+			return
+		}
+		s.render(w, r, http.StatusUnauthorized, "signin", page{Title: "signin.title", Error: "signin.bad"})
+		return
+	}
+	has, err := s.c.HasTOTP(r.Context(), a.UserID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st := stageMFA
+	if !has {
+		st = stageEnroll
+	}
+	sess := s.sessions.create(a, email, st, now)
+	setCookie(w, sess)
+	if st == stageEnroll {
+		http.Redirect(w, r, "/signin/enroll", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/signin/mfa", http.StatusSeeOther)
+}
+
+func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	s.render(w, r, http.StatusOK, "mfa", page{Title: "mfa.title"})
+}
+
+func (s *Server) mfa(w http.ResponseWriter, r *http.Request, sess *session) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	now := s.now()
+	key := "email:" + sess.email
+	if ok, wait := s.byEmail.Allow(key, now); !ok {
+		s.sessions.drop(sess)
+		clearCookie(w)
+		s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(wait.Minutes()) + 1})
+		return
+	}
+	if err := s.c.VerifySecondFactor(r.Context(), sess.actor.UserID, r.PostFormValue("code")); err != nil {
+		if hush.ErrorCode(err) != hush.EUNAUTHORIZED {
+			s.fail(w, r, err)
+			return
+		}
+		if s.byEmail.Fail(key, now) {
+			s.sessions.drop(sess)
+			clearCookie(w)
+			s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(s.byEmail.Lockout.Minutes())})
+			return
+		}
+		s.render(w, r, http.StatusUnauthorized, "mfa", page{Title: "mfa.title", Error: "mfa.bad"})
+		return
+	}
+	s.byEmail.Succeed(key)
+	s.promote(w, sess)
+	http.Redirect(w, r, "/patients", http.StatusSeeOther)
+}
+
+// promote makes a pending session a signed-in one under a new id, so an id
+// seen before sign-in finished is worth nothing after.
+func (s *Server) promote(w http.ResponseWriter, sess *session) {
+	s.sessions.mu.Lock()
+	delete(s.sessions.m, sess.id)
+	s.sessions.mu.Unlock()
+	next := s.sessions.create(sess.actor, sess.email, stageFull, s.now())
+	next.created = sess.created
+	setCookie(w, next)
+}
+
+type enrollData struct {
+	Key, URI string
+}
+
+func (s *Server) enrollPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	if sess.secret == nil {
+		sess.secret = auth.NewTOTPSecret()
+	}
+	s.render(w, r, http.StatusOK, "enroll", page{Title: "enroll.title", Data: enrollData{Key: auth.TOTPSecretText(sess.secret), URI: auth.TOTPURI(sess.secret, "Hush "+s.c.Name(), sess.email)}})
+}
+
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request, sess *session) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if sess.secret == nil {
+		http.Redirect(w, r, "/signin/enroll", http.StatusSeeOther)
+		return
+	}
+	codes, err := s.c.EnrollTOTP(r.Context(), sess.actor.UserID, sess.secret, r.PostFormValue("code"))
+	if err != nil {
+		if hush.ErrorCode(err) != hush.EINVALID {
+			s.fail(w, r, err)
+			return
+		}
+		s.render(w, r, http.StatusBadRequest, "enroll", page{Title: "enroll.title", Error: "enroll.bad",
+			Data: enrollData{Key: auth.TOTPSecretText(sess.secret), URI: auth.TOTPURI(sess.secret, "Hush "+s.c.Name(), sess.email)}})
+		return
+	}
+	clear(sess.secret)
+	sess.secret, sess.codes, sess.stage = nil, codes, stageCodes
+	http.Redirect(w, r, "/signin/codes", http.StatusSeeOther)
+}
+
+func (s *Server) codesPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	s.render(w, r, http.StatusOK, "codes", page{Title: "codes.title", Data: sess.codes})
+}
+
+func (s *Server) codesDone(w http.ResponseWriter, r *http.Request, sess *session) {
+	sess.codes = nil
+	s.promote(w, sess)
+	http.Redirect(w, r, "/patients", http.StatusSeeOther)
+}
+
+func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
+	if sess := s.sessions.get(r, s.now()); sess != nil {
+		s.sessions.drop(sess)
+	}
+	clearCookie(w)
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+}
+
+func (s *Server) user(r *http.Request, sess *session) *hush.User {
+	u, err := s.c.User(r.Context(), sess.actor.UserID)
+	if err != nil {
+		return &hush.User{ID: sess.actor.UserID, Role: sess.actor.Role}
+	}
+	return &u
+}
+
+type patientsData struct {
+	Query    string
+	Mine     bool
+	Patients []hush.Patient
+}
+
+func (s *Server) patients(w http.ResponseWriter, r *http.Request, sess *session) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	d := patientsData{Query: q}
+	var err error
+	switch {
+	case q != "":
+		d.Patients, err = s.c.SearchPatients(r.Context(), clinic.PatientQuery{Name: q})
+	case sess.actor.Role == hush.RoleClinician:
+		d.Mine = true
+		d.Patients, err = s.c.MyPatients(r.Context())
+	}
+	if err != nil && hush.ErrorCode(err) != hush.EINVALID {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "patients", page{Title: "patients.title", User: s.user(r, sess), Data: d, Active: "patients"})
+}
+
+type chartData struct {
+	Patient  hush.Patient
+	Team     []hush.User
+	Notes    []hush.Note
+	Clinical bool
+}
+
+func (s *Server) chart(w http.ResponseWriter, r *http.Request, sess *session) {
+	id := r.PathValue("id")
+	p, err := s.c.Patient(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := chartData{Patient: p}
+	ids, err := s.c.CareTeam(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, uid := range ids {
+		if u, err := s.c.User(r.Context(), uid); err == nil {
+			d.Team = append(d.Team, u)
+		}
+	}
+	if sess.actor.Role == hush.RoleClinician {
+		notes, err := s.c.Chart(r.Context(), id)
+		switch {
+		case err == nil:
+			d.Notes, d.Clinical = notes, true
+		case hush.ErrorCode(err) == hush.EFORBIDDEN:
+			s.error(w, r, http.StatusForbidden, "error.forbidden")
+			return
+		default:
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.render(w, r, http.StatusOK, "chart", page{Title: "chart.title", User: s.user(r, sess), Data: d, Active: "patients"})
+}

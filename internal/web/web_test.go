@@ -1,0 +1,346 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hushepr/hush/internal/auth"
+	"github.com/hushepr/hush/internal/clinic"
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/web"
+)
+
+const pw = "correct horse battery staple"
+
+type env struct {
+	t    *testing.T
+	c    *clinic.Clinic
+	app  *web.Server
+	srv  *httptest.Server
+	pid  string
+	now  time.Time
+	keys map[string][]byte // email -> TOTP secret once enrolled
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	saved := seal.Argon2Params
+	seal.Argon2Params.MemoryKiB, seal.Argon2Params.Time = 1024, 1
+	t.Cleanup(func() { seal.Argon2Params = saved })
+	ctx := context.Background()
+	c, _, err := clinic.Init(ctx, t.TempDir(), seal.NewTestKEK(), clinic.InitOptions{Name: "Test Clinic", AdminEmail: "admin@x.fi", AdminName: "Admin", AdminPassword: []byte(pw)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for _, u := range []struct {
+		email, name string
+		role        hush.Role
+	}{{"maria@x.fi", "Maria Lindqvist", hush.RoleClinician}, {"juhani@x.fi", "Juhani R", hush.RoleClinician}, {"desk@x.fi", "Riikka Desk", hush.RoleReception}} {
+		if _, err := c.AddUser(ctx, clinic.NewUser{Email: u.email, Name: u.name, Role: u.role, Password: []byte(pw)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _ := c.SignIn(ctx, "maria@x.fi", []byte(pw))
+	actx := hush.WithActor(ctx, a)
+	p, err := c.CreatePatient(actx, hush.Patient{Family: "Virtanen", Given: []string{"Aino"}, BirthDate: "1990-02-03"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateNote(actx, p.ID, clinic.NoteInput{Kind: hush.KindSOAP, Status: hush.StatusSigned, Title: "Session 1", Text: "S: sleeping better"}); err != nil {
+		t.Fatal(err)
+	}
+	app, err := web.New(c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, c: c, app: app, pid: p.ID, now: time.Now(), keys: map[string][]byte{}}
+	app.SetClock(func() time.Time { return e.now })
+	c.SetClock(func() time.Time { return e.now })
+	e.srv = httptest.NewTLSServer(app)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+type browser struct {
+	e *env
+	c *http.Client
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	c := e.srv.Client()
+	c.Jar = jar
+	return &browser{e: e, c: c}
+}
+
+type page struct {
+	status int
+	body   string
+	url    string
+	header http.Header
+}
+
+func (b *browser) get(path string) page {
+	b.e.t.Helper()
+	resp, err := b.c.Get(b.e.srv.URL + path)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	return read(b.e.t, resp)
+}
+
+func (b *browser) post(path string, form url.Values, hdr ...string) page {
+	b.e.t.Helper()
+	req, _ := http.NewRequest("POST", b.e.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	return read(b.e.t, resp)
+}
+
+func read(t *testing.T, resp *http.Response) page {
+	t.Helper()
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	checkHeaders(t, resp)
+	return page{status: resp.StatusCode, body: string(body), url: resp.Request.URL.Path, header: resp.Header}
+}
+
+// checkHeaders: the security headers are on every response.
+func checkHeaders(t *testing.T, resp *http.Response) {
+	t.Helper()
+	h := resp.Header
+	csp := h.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe") {
+		t.Errorf("%s: CSP %q", resp.Request.URL.Path, csp)
+	}
+	if h.Get("Cache-Control") != "no-store" || h.Get("Strict-Transport-Security") == "" || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("%s: headers %v", resp.Request.URL.Path, h)
+	}
+}
+
+var keyRE = regexp.MustCompile(`data-testid="totp-key">([A-Z2-7]+)<`)
+var codeRE = regexp.MustCompile(`<code>([a-z2-7]{5}-[a-z2-7]{5})</code>`)
+
+// signIn signs a user in, enrolling TOTP the first time.
+func (b *browser) signIn(email string) []string {
+	b.e.t.Helper()
+	p := b.post("/signin", url.Values{"email": {email}, "password": {pw}})
+	var codes []string
+	switch p.url {
+	case "/signin/enroll":
+		m := keyRE.FindStringSubmatch(p.body)
+		if m == nil {
+			b.e.t.Fatalf("no key on the enrolment page: %s", p.body)
+		}
+		secret, _ := auth.TOTPSecretFromText(m[1])
+		b.e.keys[email] = secret
+		p = b.post("/signin/enroll", url.Values{"code": {auth.TOTPCode(secret, auth.StepAt(b.e.now))}})
+		if p.url != "/signin/codes" {
+			b.e.t.Fatalf("after enrolment at %s: %s", p.url, p.body)
+		}
+		for _, m := range codeRE.FindAllStringSubmatch(p.body, -1) {
+			codes = append(codes, m[1])
+		}
+		p = b.post("/signin/codes", nil)
+	case "/signin/mfa":
+		b.e.now = b.e.now.Add(auth.TOTPStep) // a fresh code: each works once
+		p = b.post("/signin/mfa", url.Values{"code": {auth.TOTPCode(b.e.keys[email], auth.StepAt(b.e.now))}})
+	default:
+		b.e.t.Fatalf("sign-in landed on %s (%d)", p.url, p.status)
+	}
+	if p.url != "/patients" || p.status != 200 {
+		b.e.t.Fatalf("signed in at %s (%d): %s", p.url, p.status, p.body)
+	}
+	return codes
+}
+
+func TestSignInEnrolMFAAndSignOut(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	if p := b.get("/patients"); p.url != "/signin" {
+		t.Fatalf("unauthenticated /patients went to %s", p.url)
+	}
+	if p := b.post("/signin", url.Values{"email": {"maria@x.fi"}, "password": {"wrong password!"}}); p.status != 401 || !strings.Contains(p.body, "wrong") {
+		t.Fatalf("wrong password: %d", p.status)
+	}
+	codes := b.signIn("maria@x.fi")
+	if len(codes) != 10 {
+		t.Fatalf("%d recovery codes", len(codes))
+	}
+	p := b.get("/patients")
+	if !strings.Contains(p.body, "Virtanen") || !strings.Contains(p.body, "My patients") {
+		t.Fatalf("my patients: %s", p.body)
+	}
+	p = b.get("/patients/" + e.pid)
+	if !strings.Contains(p.body, "S: sleeping better") || !strings.Contains(p.body, "Signed") {
+		t.Fatalf("chart: %s", p.body)
+	}
+	b.post("/signout", nil)
+	if p := b.get("/patients"); p.url != "/signin" {
+		t.Fatal("still signed in after sign-out")
+	}
+	// Second sign-in: TOTP, then a recovery code another time.
+	b2 := e.browser()
+	b2.signIn("maria@x.fi")
+	b3 := e.browser()
+	b3.post("/signin", url.Values{"email": {"maria@x.fi"}, "password": {pw}})
+	if p := b3.post("/signin/mfa", url.Values{"code": {codes[0]}}); p.url != "/patients" {
+		t.Fatalf("recovery code: %s", p.url)
+	}
+	b4 := e.browser()
+	b4.post("/signin", url.Values{"email": {"maria@x.fi"}, "password": {pw}})
+	if p := b4.post("/signin/mfa", url.Values{"code": {codes[0]}}); p.status != 401 {
+		t.Fatalf("spent recovery code: %d", p.status)
+	}
+}
+
+func TestCookieAndTimeouts(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.post("/signin", url.Values{"email": {"maria@x.fi"}, "password": {pw}})
+	_ = p
+	u, _ := url.Parse(e.srv.URL)
+	var found bool
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == "__Host-hush" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("no __Host- session cookie")
+	}
+	// The raw Set-Cookie carries the attributes.
+	resp, err := e.srv.Client().PostForm(e.srv.URL+"/signin", url.Values{"email": {"maria@x.fi"}, "password": {pw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sc := strings.Join(resp.Request.Response.Header.Values("Set-Cookie"), ";")
+	for _, want := range []string{"__Host-hush=", "Path=/", "HttpOnly", "Secure", "SameSite=Strict"} {
+		if !strings.Contains(sc, want) {
+			t.Errorf("Set-Cookie %q lacks %s", sc, want)
+		}
+	}
+	b = e.browser()
+	b.signIn("maria@x.fi")
+	e.now = e.now.Add(14 * time.Minute)
+	if p := b.get("/patients"); p.url != "/patients" {
+		t.Fatal("signed out before the idle timeout")
+	}
+	e.now = e.now.Add(16 * time.Minute)
+	if p := b.get("/patients"); p.url != "/signin" {
+		t.Fatal("still signed in after 16 idle minutes")
+	}
+	b.signIn("maria@x.fi")
+	for i := 0; i < 60; i++ { // active all day
+		e.now = e.now.Add(14 * time.Minute)
+		if p := b.get("/patients"); p.url != "/signin" {
+			continue
+		}
+		if i*14 < 12*60-20 {
+			t.Fatalf("signed out after %d minutes of activity", i*14)
+		}
+		return
+	}
+	t.Fatal("the 12-hour limit did not end the session")
+}
+
+func TestLockout(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	var p page
+	for i := 0; i < 5; i++ {
+		p = b.post("/signin", url.Values{"email": {"desk@x.fi"}, "password": {"guess number " + string(rune('a'+i))}})
+	}
+	p = b.post("/signin", url.Values{"email": {"desk@x.fi"}, "password": {pw}})
+	if p.status != 429 || !strings.Contains(p.body, "Too many attempts") {
+		t.Fatalf("after 5 failures: %d %s", p.status, p.body)
+	}
+	e.now = e.now.Add(16 * time.Minute)
+	if p := b.post("/signin", url.Values{"email": {"desk@x.fi"}, "password": {pw}}); p.url != "/signin/enroll" {
+		t.Fatalf("after the lockout: %s", p.url)
+	}
+}
+
+func TestCrossOriginPostRefused(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signIn("maria@x.fi")
+	if p := b.post("/signout", nil, "Sec-Fetch-Site", "cross-site"); p.status != 403 {
+		t.Fatalf("cross-site POST: %d", p.status)
+	}
+	if p := b.get("/patients"); p.url != "/patients" {
+		t.Fatal("a cross-site POST signed the user out")
+	}
+}
+
+func TestReceptionSeesNoClinicalContent(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signIn("desk@x.fi")
+	p := b.get("/patients?q=virt")
+	if !strings.Contains(p.body, "Virtanen") {
+		t.Fatalf("search: %s", p.body)
+	}
+	p = b.get("/patients/" + e.pid)
+	if p.status != 200 || strings.Contains(p.body, "sleeping better") || !strings.Contains(p.body, "does not show clinical content") {
+		t.Fatalf("reception chart: %d %s", p.status, p.body)
+	}
+	// A clinician outside the care team gets 403.
+	j := e.browser()
+	j.signIn("juhani@x.fi")
+	if p := j.get("/patients/" + e.pid); p.status != 403 || strings.Contains(p.body, "sleeping better") {
+		t.Fatalf("outside the care team: %d", p.status)
+	}
+	if p := j.get("/patients/nonexistent"); p.status != 404 {
+		t.Fatalf("unknown patient: %d", p.status)
+	}
+}
+
+func TestFinnishAndCatalog(t *testing.T) {
+	for key := range web.Catalog["en"] {
+		if _, ok := web.Catalog["fi"][key]; !ok {
+			t.Errorf("no Finnish for %s", key)
+		}
+	}
+	for key := range web.Catalog["fi"] {
+		if _, ok := web.Catalog["en"][key]; !ok {
+			t.Errorf("no English for %s", key)
+		}
+	}
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get("/signin?lang=fi")
+	if !strings.Contains(p.body, "Kirjaudu sisään") || !strings.Contains(p.body, `lang="fi"`) {
+		t.Fatalf("Finnish page: %s", p.body)
+	}
+	// The choice sticks (cookie).
+	if p := b.get("/signin"); !strings.Contains(p.body, "Salasana") {
+		t.Fatal("language choice not kept")
+	}
+	// No page shows a raw catalog key.
+	b.signIn("maria@x.fi")
+	for _, path := range []string{"/patients", "/patients/" + e.pid, "/patients?q=zzz"} {
+		p := b.get(path)
+		if m := regexp.MustCompile(`>(\w+\.\w+)<`).FindStringSubmatch(p.body); m != nil && web.Catalog["en"][m[1]] != "" {
+			t.Errorf("%s shows the raw key %s", path, m[1])
+		}
+	}
+}
