@@ -83,6 +83,11 @@ func New(c *clinic.Clinic, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("POST /signout", s.signout)
 	s.mux.HandleFunc("GET /patients", s.full(s.patients))
 	s.mux.HandleFunc("GET /patients/{id}", s.full(s.chart))
+	s.mux.HandleFunc("GET /patients/{id}/notes/new", s.full(s.newNotePage))
+	s.mux.HandleFunc("POST /patients/{id}/notes", s.full(s.createNote))
+	s.mux.HandleFunc("GET /notes/{id}/edit", s.full(s.editNotePage))
+	s.mux.HandleFunc("POST /notes/{id}", s.full(s.updateNote))
+	s.mux.HandleFunc("GET /notes/{id}/history", s.full(s.noteHistory))
 	return s, nil
 }
 

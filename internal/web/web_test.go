@@ -344,3 +344,65 @@ func TestFinnishAndCatalog(t *testing.T) {
 		}
 	}
 }
+
+var noteIDRE = regexp.MustCompile(`id="note-([0-9a-f]{32})"`)
+
+// TestNoteEditor: a clinician writes a SOAP note from its template, saves a
+// draft, signs it, amends it and sees both versions; a signed note cannot
+// be edited in place (the typed text is kept); reception cannot reach a note
+// by URL guessing.
+func TestNoteEditor(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signIn("maria@x.fi")
+	p := b.get("/patients/" + e.pid + "/notes/new?kind=SOAP")
+	if !strings.Contains(p.body, "Subjective:") || !strings.Contains(p.body, "Assessment:") {
+		t.Fatalf("SOAP template: %s", p.body)
+	}
+	p = b.post("/patients/"+e.pid+"/notes", url.Values{"kind": {"SOAP"}, "title": {"Session 2"}, "text": {"Subjective:\nslept well\nPlan:\ncontinue"}, "action": {"draft"}})
+	if p.url != "/patients/"+e.pid || !strings.Contains(p.body, "slept well") || !strings.Contains(p.body, "Draft") {
+		t.Fatalf("after saving a draft: %s %s", p.url, p.body)
+	}
+	ids := noteIDRE.FindAllStringSubmatch(p.body, -1)
+	var nid string
+	for _, m := range ids {
+		if strings.Contains(p.body[strings.Index(p.body, m[0]):], "Session 2") {
+			nid = m[1]
+			break
+		}
+	}
+	if nid == "" {
+		t.Fatal("no id for the new note")
+	}
+	p = b.post("/notes/"+nid, url.Values{"kind": {"SOAP"}, "title": {"Session 2"}, "text": {"Subjective:\nslept well\nPlan:\ncontinue CBT"}, "action": {"sign"}, "version": {"1"}})
+	if !strings.Contains(p.body, "continue CBT") || !strings.Contains(p.body, "Signed") {
+		t.Fatalf("after signing: %s", p.body)
+	}
+	edit := b.get("/notes/" + nid + "/edit")
+	if !strings.Contains(edit.body, "Amend signed note") || strings.Contains(edit.body, `value="sign"`) {
+		t.Fatalf("edit of a signed note: %s", edit.body)
+	}
+	// Editing in place is refused, and the text typed is kept on the page.
+	p = b.post("/notes/"+nid, url.Values{"kind": {"SOAP"}, "text": {"rewritten history"}, "action": {"sign"}, "version": {"2"}})
+	if p.status != 409 || !strings.Contains(p.body, "rewritten history") {
+		t.Fatalf("edit in place: %d %s", p.status, p.body)
+	}
+	p = b.post("/notes/"+nid, url.Values{"kind": {"SOAP"}, "text": {"Subjective:\nslept well\nPlan:\ncontinue CBT\nAmendment: two sessions a week"}, "action": {"amend"}, "version": {"2"}})
+	if !strings.Contains(p.body, "two sessions a week") || !strings.Contains(p.body, "Amended") {
+		t.Fatalf("after amending: %s", p.body)
+	}
+	h := b.get("/notes/" + nid + "/history")
+	if !strings.Contains(h.body, "continue CBT") || !strings.Contains(h.body, "two sessions a week") || strings.Count(h.body, "<article") != 3 {
+		t.Fatalf("history: %s", h.body)
+	}
+	desk := e.browser()
+	desk.signIn("desk@x.fi")
+	for _, path := range []string{"/notes/" + nid + "/edit", "/notes/" + nid + "/history", "/patients/" + e.pid + "/notes/new"} {
+		if p := desk.get(path); p.status != 403 || strings.Contains(p.body, "slept well") {
+			t.Errorf("reception at %s: %d", path, p.status)
+		}
+	}
+	if p := desk.post("/patients/"+e.pid+"/notes", url.Values{"kind": {"free"}, "text": {"x"}, "action": {"sign"}}); p.status != 403 {
+		t.Errorf("reception writing a note: %d", p.status)
+	}
+}
