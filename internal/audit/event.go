@@ -30,32 +30,37 @@ import (
 
 // Actions. Reads end in .read or .list; writes name what changed.
 const (
-	ActPatientCreate  = "patient.create"
-	ActPatientRead    = "patient.read"
-	ActPatientList    = "patient.list" // a search result listed the patient
-	ActChartRead      = "chart.read"
-	ActNoteRead       = "note.read"
-	ActNoteCreate     = "note.create"
-	ActNoteSave       = "note.save" // a draft saved again
-	ActNoteSign       = "note.sign"
-	ActNoteAmend      = "note.amend"
-	ActCareTeamRead   = "careteam.read"
-	ActGrant          = "careteam.grant"
-	ActRevoke         = "careteam.revoke"
-	ActRekey          = "record.rekey"
-	ActRecoveryGrant  = "recovery.grant"
-	ActLogin          = "login"
-	ActLoginFailed    = "login.failed"
-	ActMFA            = "login.mfa"  // a second factor checked
-	ActMFAEnroll      = "mfa.enroll" // a TOTP second factor enrolled
-	ActTokenCreate    = "token.create"
-	ActTokenRevoke    = "token.revoke"
-	ActTokenRejected  = "token.rejected"
-	ActUserAdd        = "user.add"
-	ActUserDeactivate = "user.deactivate"
-	ActBackup         = "backup"
-	ActAuditRead      = "audit.read"
-	ActWitnessAdd     = "witness.add"
+	ActPatientCreate     = "patient.create"
+	ActPatientRead       = "patient.read"
+	ActPatientList       = "patient.list" // a search result listed the patient
+	ActChartRead         = "chart.read"
+	ActNoteRead          = "note.read"
+	ActNoteCreate        = "note.create"
+	ActNoteSave          = "note.save" // a draft saved again
+	ActNoteSign          = "note.sign"
+	ActNoteAmend         = "note.amend"
+	ActCareTeamRead      = "careteam.read"
+	ActAppointmentBook   = "appointment.book"
+	ActAppointmentMove   = "appointment.move"
+	ActAppointmentCancel = "appointment.cancel"
+	ActAppointmentNoShow = "appointment.noshow"
+	ActAppointmentList   = "appointment.list" // a calendar listed the appointment (and its patient)
+	ActGrant             = "careteam.grant"
+	ActRevoke            = "careteam.revoke"
+	ActRekey             = "record.rekey"
+	ActRecoveryGrant     = "recovery.grant"
+	ActLogin             = "login"
+	ActLoginFailed       = "login.failed"
+	ActMFA               = "login.mfa"  // a second factor checked
+	ActMFAEnroll         = "mfa.enroll" // a TOTP second factor enrolled
+	ActTokenCreate       = "token.create"
+	ActTokenRevoke       = "token.revoke"
+	ActTokenRejected     = "token.rejected"
+	ActUserAdd           = "user.add"
+	ActUserDeactivate    = "user.deactivate"
+	ActBackup            = "backup"
+	ActAuditRead         = "audit.read"
+	ActWitnessAdd        = "witness.add"
 )
 
 // Purposes of use.

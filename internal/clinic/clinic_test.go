@@ -554,3 +554,74 @@ func TestSecondFactor(t *testing.T) {
 		return nil
 	})
 }
+
+func TestAppointments(t *testing.T) {
+	e := newEnv(t)
+	doc := e.user("doc@x.fi", hush.RoleClinician)
+	desk := e.user("desk@x.fi", hush.RoleReception)
+	dpo := e.user("dpo@x.fi", hush.RoleAuditor)
+	p, err := e.c.CreatePatient(as(desk), hush.Patient{Family: "Virtanen", BirthDate: "1990-01-01"}, []string{doc.UserID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10:00 in Helsinki on each side of the 2026 spring DST change (29 March).
+	e.c.now = func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }
+	before := time.Date(2026, 3, 27, 10, 0, 0, 0, Helsinki)
+	after := time.Date(2026, 3, 30, 10, 0, 0, 0, Helsinki)
+	a1, err := e.c.BookAppointment(as(desk), p.ID, doc.UserID, before, 45*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a1.Start.Hour() != 8 {
+		t.Errorf("10:00 EET stored as %s UTC", a1.Start.Format("15:04"))
+	}
+	a2, err := e.c.BookAppointment(as(desk), p.ID, doc.UserID, after, 45*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a2.Start.Hour() != 7 || a2.Start.In(Helsinki).Hour() != 10 {
+		t.Errorf("10:00 EEST stored as %s UTC", a2.Start.Format("15:04"))
+	}
+	// Overlap with the same clinician is refused; back to back is fine.
+	if _, err := e.c.BookAppointment(as(desk), p.ID, doc.UserID, after.Add(30*time.Minute), time.Hour); hush.ErrorCode(err) != hush.ECONFLICT {
+		t.Errorf("overlap: %v", err)
+	}
+	if _, err := e.c.BookAppointment(as(desk), p.ID, doc.UserID, after.Add(45*time.Minute), time.Hour); err != nil {
+		t.Errorf("back to back: %v", err)
+	}
+	for _, bad := range []time.Duration{time.Minute, 9 * time.Hour} {
+		if _, err := e.c.BookAppointment(as(desk), p.ID, doc.UserID, after.Add(5*time.Hour), bad); hush.ErrorCode(err) != hush.EINVALID {
+			t.Errorf("duration %v: %v", bad, err)
+		}
+	}
+	if _, err := e.c.BookAppointment(as(desk), p.ID, desk.UserID, after.Add(5*time.Hour), time.Hour); hush.ErrorCode(err) != hush.EINVALID {
+		t.Errorf("booking with a receptionist as clinician: %v", err)
+	}
+	if _, err := e.c.BookAppointment(as(dpo), p.ID, doc.UserID, after.Add(5*time.Hour), time.Hour); hush.ErrorCode(err) != hush.EFORBIDDEN {
+		t.Errorf("auditor booking: %v", err)
+	}
+	// Move, then cancel; a cancelled one cannot change again.
+	moved, err := e.c.ChangeAppointment(as(desk), a1.ID, ApptBooked, before.Add(2*time.Hour), time.Hour)
+	if err != nil || moved.Version != 2 || moved.Start.In(Helsinki).Hour() != 12 {
+		t.Fatalf("move: %v %+v", err, moved)
+	}
+	if _, err := e.c.ChangeAppointment(as(desk), a1.ID, ApptCancelled, time.Time{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.ChangeAppointment(as(desk), a1.ID, ApptNoShow, time.Time{}, 0); hush.ErrorCode(err) != hush.ECONFLICT {
+		t.Errorf("no-show of a cancelled appointment: %v", err)
+	}
+	// The week view lists both weeks' appointments with their status.
+	week, err := e.c.Appointments(as(doc), time.Date(2026, 3, 23, 0, 0, 0, 0, Helsinki), time.Date(2026, 4, 6, 0, 0, 0, 0, Helsinki), doc.UserID)
+	if err != nil || len(week) != 3 || week[0].Status != ApptCancelled {
+		t.Fatalf("calendar: %v %+v", err, week)
+	}
+	// Times are sealed at rest; only the ISO week is clear.
+	e.c.db.Read(e.ctx, func(tx *store.Tx) error {
+		r, _ := tx.Appointment(a2.ID)
+		if r.Week != "2026-W14" || strings.Contains(string(r.Sealed), "2026") {
+			t.Errorf("row %+v", r)
+		}
+		return nil
+	})
+}
