@@ -71,7 +71,12 @@ func New(c *clinic.Clinic, log *slog.Logger) (*Server, error) {
 	}
 	static, _ := fs.Sub(staticFS, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/patients", http.StatusSeeOther) })
+	s.mux.HandleFunc("GET /{$}", s.full(s.myDay))
+	s.mux.HandleFunc("GET /calendar", s.full(s.calendar))
+	s.mux.HandleFunc("GET /appointments/new", s.full(s.newApptPage))
+	s.mux.HandleFunc("POST /appointments", s.full(s.bookAppt))
+	s.mux.HandleFunc("GET /appointments/{id}", s.full(s.apptPage))
+	s.mux.HandleFunc("POST /appointments/{id}", s.full(s.changeAppt))
 	s.mux.HandleFunc("GET /signin", s.signinPage)
 	s.mux.HandleFunc("POST /signin", s.signin)
 	s.mux.HandleFunc("GET /signin/mfa", s.pending(stageMFA, s.mfaPage))

@@ -79,8 +79,9 @@ type browser struct {
 
 func (e *env) browser() *browser {
 	jar, _ := cookiejar.New(nil)
-	c := e.srv.Client()
-	c.Jar = jar
+	// A client of its own (the server's Client is shared): one cookie jar
+	// per browser.
+	c := &http.Client{Transport: e.srv.Client().Transport, Jar: jar}
 	return &browser{e: e, c: c}
 }
 
@@ -227,12 +228,13 @@ func TestCookieAndTimeouts(t *testing.T) {
 		t.Fatal("no __Host- session cookie")
 	}
 	// The raw Set-Cookie carries the attributes.
-	resp, err := e.srv.Client().PostForm(e.srv.URL+"/signin", url.Values{"email": {"maria@x.fi"}, "password": {pw}})
+	noFollow := &http.Client{Transport: e.srv.Client().Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.PostForm(e.srv.URL+"/signin", url.Values{"email": {"maria@x.fi"}, "password": {pw}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	sc := strings.Join(resp.Request.Response.Header.Values("Set-Cookie"), ";")
+	sc := strings.Join(resp.Header.Values("Set-Cookie"), ";")
 	for _, want := range []string{"__Host-hush=", "Path=/", "HttpOnly", "Secure", "SameSite=Strict"} {
 		if !strings.Contains(sc, want) {
 			t.Errorf("Set-Cookie %q lacks %s", sc, want)
@@ -404,5 +406,64 @@ func TestNoteEditor(t *testing.T) {
 	}
 	if p := desk.post("/patients/"+e.pid+"/notes", url.Values{"kind": {"free"}, "text": {"x"}, "action": {"sign"}}); p.status != 403 {
 		t.Errorf("reception writing a note: %d", p.status)
+	}
+}
+
+var apptRE = regexp.MustCompile(`href="/appointments/([0-9a-f]{32})"`)
+
+// TestReceptionCalendar: reception books, moves and cancels an appointment
+// (Helsinki time), a double booking is refused with the form kept, and the
+// clinician sees the appointment on their day.
+func TestReceptionCalendar(t *testing.T) {
+	e := newEnv(t)
+	e.now = time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC) // 10:00 in Helsinki
+	maria, err := e.c.UserByEmail(context.Background(), "maria@x.fi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	desk := e.browser()
+	desk.signIn("desk@x.fi")
+	form := desk.get("/appointments/new?patient=" + e.pid)
+	if !strings.Contains(form.body, "Maria Lindqvist") {
+		t.Fatalf("booking form: %s", form.body)
+	}
+	p := desk.post("/appointments", url.Values{"patient": {e.pid}, "clinician": {maria.ID}, "date": {"2026-11-26"}, "time": {"14:00"}, "minutes": {"45"}})
+	if !strings.Contains(p.body, "14:00–14:45") || !strings.Contains(p.body, "Virtanen") {
+		t.Fatalf("day view after booking: %s", p.body)
+	}
+	m := apptRE.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatal("no appointment link")
+	}
+	// Double booking.
+	p = desk.post("/appointments", url.Values{"patient": {e.pid}, "clinician": {maria.ID}, "date": {"2026-11-26"}, "time": {"14:30"}, "minutes": {"30"}})
+	if p.status != 409 || !strings.Contains(p.body, "already has an appointment") || !strings.Contains(p.body, `value="14:30"`) {
+		t.Fatalf("double booking: %d %s", p.status, p.body)
+	}
+	// Move to the next day, 09:15.
+	p = desk.post("/appointments/"+m[1], url.Values{"action": {"move"}, "date": {"2026-11-27"}, "time": {"09:15"}, "minutes": {"60"}})
+	if !strings.Contains(p.body, "09:15–10:15") {
+		t.Fatalf("after moving: %s", p.body)
+	}
+	week := desk.get("/calendar?view=week&date=2026-11-26")
+	if !strings.Contains(week.body, "Friday 27.11.") || !strings.Contains(week.body, "09:15") {
+		t.Fatalf("week view: %s", week.body)
+	}
+	// The clinician sees it on her day (the next day).
+	e.now = e.now.Add(24 * time.Hour)
+	doc := e.browser()
+	doc.signIn("maria@x.fi")
+	day := doc.get("/")
+	if !strings.Contains(day.body, "My day") || !strings.Contains(day.body, "09:15") {
+		t.Fatalf("my day: %s", day.body)
+	}
+	desk = e.browser() // the day has passed: sign in again
+	desk.signIn("desk@x.fi")
+	p = desk.post("/appointments/"+m[1], url.Values{"action": {"cancel"}})
+	if !strings.Contains(p.body, "Cancelled") {
+		t.Fatalf("after cancelling: %s", p.body)
+	}
+	if p := desk.post("/appointments/"+m[1], url.Values{"action": {"noshow"}}); p.status != 409 {
+		t.Fatalf("no-show after cancel: %d", p.status)
 	}
 }
