@@ -39,6 +39,10 @@ const (
 	ActNoteSave          = "note.save" // a draft saved again
 	ActNoteSign          = "note.sign"
 	ActNoteAmend         = "note.amend"
+	ActMeasureAdd        = "measure.create"
+	ActMeasureRead       = "measure.read"
+	ActDiagnosisAdd      = "diagnosis.create"
+	ActDiagnosisRead     = "diagnosis.read"
 	ActCareTeamRead      = "careteam.read"
 	ActAppointmentBook   = "appointment.book"
 	ActAppointmentMove   = "appointment.move"

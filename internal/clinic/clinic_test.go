@@ -14,6 +14,7 @@ import (
 	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/auth"
 	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/measures"
 	"github.com/hushepr/hush/internal/seal"
 	"github.com/hushepr/hush/internal/store"
 )
@@ -624,4 +625,41 @@ func TestAppointments(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestMeasuresAndDiagnoses(t *testing.T) {
+	e := newEnv(t)
+	doc := e.user("doc@x.fi", hush.RoleClinician)
+	desk := e.user("desk@x.fi", hush.RoleReception)
+	p, _ := e.c.CreatePatient(as(doc), hush.Patient{Family: "V", BirthDate: "1990-01-01"}, nil)
+	m, err := e.c.AddMeasure(as(doc), p.ID, measures.PHQ9, []int{2, 2, 1, 1, 1, 1, 1, 1, 1})
+	if err != nil || m.Result.Total != 11 || m.Result.Severity != "moderate" || !m.Result.SelfHarm {
+		t.Fatalf("PHQ-9: %v %+v", err, m.Result)
+	}
+	if _, err := e.c.AddMeasure(as(doc), p.ID, measures.GAD7, []int{1, 2, 3}); hush.ErrorCode(err) != hush.EINVALID {
+		t.Errorf("short GAD-7: %v", err)
+	}
+	e.c.AddMeasure(as(doc), p.ID, measures.GAD7, []int{0, 1, 0, 1, 0, 1, 0})
+	ms, err := e.c.Measures(as(doc), p.ID)
+	if err != nil || len(ms) != 2 || ms[0].Instrument != measures.PHQ9 {
+		t.Fatalf("measures: %v %+v", err, ms)
+	}
+	if _, err := e.c.Measures(as(desk), p.ID); hush.ErrorCode(err) != hush.EFORBIDDEN {
+		t.Errorf("reception reads measures: %v", err)
+	}
+	if _, err := e.c.AddMeasure(as(desk), p.ID, measures.GAD7, []int{0, 0, 0, 0, 0, 0, 0}); hush.ErrorCode(err) != hush.EFORBIDDEN {
+		t.Errorf("reception adds a measure: %v", err)
+	}
+	for _, bad := range []string{"32.1", "FF2", "F32.", "F32.12345", "depression"} {
+		if _, err := e.c.AddDiagnosis(as(doc), p.ID, bad, "", false); hush.ErrorCode(err) != hush.EINVALID {
+			t.Errorf("code %q: %v", bad, err)
+		}
+	}
+	e.c.AddDiagnosis(as(doc), p.ID, "f32.1", "Moderate depressive episode", false)
+	e.c.AddDiagnosis(as(doc), p.ID, "F41.1", "Generalised anxiety disorder", false)
+	e.c.AddDiagnosis(as(doc), p.ID, "F41.1", "", true)
+	ds, err := e.c.Diagnoses(as(doc), p.ID)
+	if err != nil || len(ds) != 1 || ds[0].Code != "F32.1" {
+		t.Fatalf("diagnoses: %v %+v", err, ds)
+	}
 }

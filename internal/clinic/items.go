@@ -1,0 +1,199 @@
+package clinic
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hushepr/hush/internal/audit"
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/measures"
+	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/store"
+)
+
+// Measure is a scored questionnaire. Answers and scores are clinical
+// content, sealed like notes.
+type Measure struct {
+	ID         string
+	PatientID  string
+	AuthorID   string
+	CreatedAt  time.Time
+	Instrument measures.Instrument `json:"instrument"`
+	Answers    []int               `json:"answers"`
+	Result     measures.Result     `json:"result"`
+}
+
+// Diagnosis is an ICD-10 diagnosis, set or resolved.
+type Diagnosis struct {
+	ID        string
+	PatientID string
+	AuthorID  string
+	CreatedAt time.Time
+	Code      string `json:"code"`
+	Text      string `json:"text"`
+	Resolved  bool   `json:"resolved"`
+}
+
+func itemAD(r store.ItemRow) []byte {
+	return seal.AD("hush clinical item v1", r.PatientID, r.ID, strconv.Itoa(r.Epoch), r.Kind, r.AuthorID, strconv.FormatInt(r.CreatedAt, 10))
+}
+
+// addItem seals body under the record's current epoch and stores it, with
+// its audit event, in one transaction.
+func (c *Clinic) addItem(ctx context.Context, patientID, kind, action string, body any) (store.ItemRow, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return store.ItemRow{}, err
+	}
+	var row store.ItemRow
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if err := c.clinician(tx, a, patientID); err != nil {
+			return err
+		}
+		epoch, err := tx.CurrentEpoch(patientID)
+		if err != nil {
+			return err
+		}
+		s, err := c.seed(tx, a, patientID, epoch)
+		if err != nil {
+			return err
+		}
+		defer s.Wipe()
+		row = store.ItemRow{ID: newID(), PatientID: patientID, Epoch: epoch, Kind: kind, AuthorID: a.UserID, CreatedAt: c.millis()}
+		b, _ := json.Marshal(body)
+		k := s.ContentKey()
+		row.Body = k.Seal(b, itemAD(row))
+		k.Wipe()
+		clear(b)
+		if err := tx.InsertItem(row); err != nil {
+			return err
+		}
+		_, err = c.audit.AppendTx(tx, c.event(ctx, action, patientID, kind+"/"+row.ID, nil))
+		return err
+	})
+	return row, c.logDenied(ctx, err, c.event(ctx, action, patientID, "", err))
+}
+
+// items opens a patient's items of one kind (audited as one read).
+func (c *Clinic) items(ctx context.Context, patientID, kind, action string, each func(store.ItemRow, []byte) error) error {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.db.Read(ctx, func(tx *store.Tx) error {
+		if err := c.clinician(tx, a, patientID); err != nil {
+			return err
+		}
+		rows, err := tx.Items(patientID, kind)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			s, err := c.seed(tx, a, patientID, r.Epoch)
+			if err != nil {
+				return err
+			}
+			k := s.ContentKey()
+			s.Wipe()
+			b, err := k.Open(r.Body, itemAD(r))
+			k.Wipe()
+			if err != nil {
+				return hush.Wrap(hush.EINTERNAL, "a clinical item does not open: it was altered or moved", err)
+			}
+			err = each(r, b)
+			clear(b)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return c.logRead(ctx, err, c.event(ctx, action, patientID, "", err))
+}
+
+// AddMeasure scores a questionnaire and stores it in the record.
+func (c *Clinic) AddMeasure(ctx context.Context, patientID string, in measures.Instrument, answers []int) (Measure, error) {
+	res, err := measures.Score(in, answers)
+	if err != nil {
+		return Measure{}, hush.Wrap(hush.EINVALID, err.Error(), nil)
+	}
+	m := Measure{Instrument: in, Answers: answers, Result: res}
+	row, err := c.addItem(ctx, patientID, "measure", audit.ActMeasureAdd, m)
+	if err != nil {
+		return Measure{}, err
+	}
+	m.ID, m.PatientID, m.AuthorID, m.CreatedAt = row.ID, patientID, row.AuthorID, time.UnixMilli(row.CreatedAt).UTC()
+	return m, nil
+}
+
+// Measures returns a patient's questionnaire results, oldest first.
+func (c *Clinic) Measures(ctx context.Context, patientID string) ([]Measure, error) {
+	var out []Measure
+	err := c.items(ctx, patientID, "measure", audit.ActMeasureRead, func(r store.ItemRow, b []byte) error {
+		var m Measure
+		if err := json.Unmarshal(b, &m); err != nil {
+			return internal("decode measure", err)
+		}
+		m.ID, m.PatientID, m.AuthorID, m.CreatedAt = r.ID, r.PatientID, r.AuthorID, time.UnixMilli(r.CreatedAt).UTC()
+		out = append(out, m)
+		return nil
+	})
+	return out, err
+}
+
+// icd10 is the shape of an ICD-10 code: a letter, two digits, and an
+// optional subdivision (F32, F32.1, F43.10).
+var icd10 = regexp.MustCompile(`^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$`)
+
+// AddDiagnosis sets (or, with resolved, resolves) an ICD-10 diagnosis.
+func (c *Clinic) AddDiagnosis(ctx context.Context, patientID, code, text string, resolved bool) (Diagnosis, error) {
+	code = strings.ToUpper(strings.TrimSpace(code))
+	if !icd10.MatchString(code) {
+		return Diagnosis{}, hush.Errorf(hush.EINVALID, "an ICD-10 code is a letter and two digits, optionally a dot and more (F32.1)")
+	}
+	text = strings.TrimSpace(text)
+	if utf8.RuneCountInString(text) > 300 || !utf8.ValidString(text) {
+		return Diagnosis{}, hush.Errorf(hush.EINVALID, "the diagnosis text is at most 300 characters")
+	}
+	d := Diagnosis{Code: code, Text: text, Resolved: resolved}
+	row, err := c.addItem(ctx, patientID, "diagnosis", audit.ActDiagnosisAdd, d)
+	if err != nil {
+		return Diagnosis{}, err
+	}
+	d.ID, d.PatientID, d.AuthorID, d.CreatedAt = row.ID, patientID, row.AuthorID, time.UnixMilli(row.CreatedAt).UTC()
+	return d, nil
+}
+
+// Diagnoses returns the current diagnoses of a patient (the newest entry
+// per code, unless it resolved the code), oldest first.
+func (c *Clinic) Diagnoses(ctx context.Context, patientID string) ([]Diagnosis, error) {
+	var all []Diagnosis
+	err := c.items(ctx, patientID, "diagnosis", audit.ActDiagnosisRead, func(r store.ItemRow, b []byte) error {
+		var d Diagnosis
+		if err := json.Unmarshal(b, &d); err != nil {
+			return internal("decode diagnosis", err)
+		}
+		d.ID, d.PatientID, d.AuthorID, d.CreatedAt = r.ID, r.PatientID, r.AuthorID, time.UnixMilli(r.CreatedAt).UTC()
+		all = append(all, d)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	latest := map[string]int{}
+	for i, d := range all {
+		latest[d.Code] = i
+	}
+	var out []Diagnosis
+	for i, d := range all {
+		if latest[d.Code] == i && !d.Resolved {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
