@@ -63,7 +63,7 @@ func New(c *clinic.Clinic, log *slog.Logger) (*Server, error) {
 		if n == "templates/layout.html" {
 			continue
 		}
-		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New("layout.html").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).ParseFS(templateFS, "templates/layout.html", n)
 		if err != nil {
 			return nil, err
 		}
@@ -93,6 +93,9 @@ func New(c *clinic.Clinic, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /notes/{id}/edit", s.full(s.editNotePage))
 	s.mux.HandleFunc("POST /notes/{id}", s.full(s.updateNote))
 	s.mux.HandleFunc("GET /notes/{id}/history", s.full(s.noteHistory))
+	s.mux.HandleFunc("GET /patients/{id}/measures/new", s.full(s.newMeasurePage))
+	s.mux.HandleFunc("POST /patients/{id}/measures", s.full(s.addMeasure))
+	s.mux.HandleFunc("POST /patients/{id}/diagnoses", s.full(s.addDiagnosis))
 	return s, nil
 }
 
@@ -396,10 +399,14 @@ func (s *Server) patients(w http.ResponseWriter, r *http.Request, sess *session)
 }
 
 type chartData struct {
-	Patient  hush.Patient
-	Team     []hush.User
-	Notes    []hush.Note
-	Clinical bool
+	Patient   hush.Patient
+	Team      []hush.User
+	Notes     []hush.Note
+	Clinical  bool
+	Diagnoses []clinic.Diagnosis
+	Measures  []measureSummary
+	SelfHarm  bool
+	DxInvalid bool
 }
 
 func (s *Server) chart(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -425,6 +432,22 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request, sess *session) {
 		switch {
 		case err == nil:
 			d.Notes, d.Clinical = notes, true
+			if d.Diagnoses, err = s.c.Diagnoses(r.Context(), id); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			ms, err := s.c.Measures(r.Context(), id)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			d.Measures = s.measureSummaries(r, ms)
+			for _, m := range d.Measures {
+				if m.Latest.Result.SelfHarm {
+					d.SelfHarm = true
+				}
+			}
+			d.DxInvalid = r.URL.Query().Get("dx") == "invalid"
 		case hush.ErrorCode(err) == hush.EFORBIDDEN:
 			s.error(w, r, http.StatusForbidden, "error.forbidden")
 			return

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -465,5 +466,50 @@ func TestReceptionCalendar(t *testing.T) {
 	}
 	if p := desk.post("/appointments/"+m[1], url.Values{"action": {"noshow"}}); p.status != 409 {
 		t.Fatalf("no-show after cancel: %d", p.status)
+	}
+}
+
+// TestMeasuresOnChart: a clinician fills a PHQ-9; the chart shows the score
+// and band, flags item 9 visibly, and draws the trend as inline SVG; a
+// diagnosis is added and resolved; reception sees none of it.
+func TestMeasuresOnChart(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signIn("maria@x.fi")
+	form := b.get("/patients/" + e.pid + "/measures/new?instrument=PHQ-9")
+	if strings.Count(form.body, "<fieldset>") != 9 || !strings.Contains(form.body, "Nearly every day") {
+		t.Fatalf("PHQ-9 form: %s", form.body)
+	}
+	answers := url.Values{"instrument": {"PHQ-9"}}
+	for i, v := range []string{"2", "2", "1", "1", "1", "1", "1", "1"} {
+		answers.Set("q"+strconv.Itoa(i+1), v)
+	}
+	if p := b.post("/patients/"+e.pid+"/measures", answers); p.status != 400 || !strings.Contains(p.body, "Answer every question") {
+		t.Fatalf("incomplete PHQ-9: %d", p.status)
+	}
+	answers.Set("q9", "1")
+	p := b.post("/patients/"+e.pid+"/measures", answers)
+	if !strings.Contains(p.body, "PHQ-9: 11 · Moderate") || !strings.Contains(p.body, `role="alert" class="alert"`) || !strings.Contains(p.body, "<svg") {
+		t.Fatalf("chart after PHQ-9: %s", p.body)
+	}
+	p = b.post("/patients/"+e.pid+"/diagnoses", url.Values{"code": {"f32.1"}, "text": {"Moderate depressive episode"}, "action": {"set"}})
+	if !strings.Contains(p.body, "<strong>F32.1</strong> Moderate depressive episode") {
+		t.Fatalf("diagnosis: %s", p.body)
+	}
+	if p := b.post("/patients/"+e.pid+"/diagnoses", url.Values{"code": {"depression"}, "action": {"set"}}); !strings.Contains(p.body, "An ICD-10 code is") {
+		t.Fatal("bad code not explained")
+	}
+	p = b.post("/patients/"+e.pid+"/diagnoses", url.Values{"code": {"F32.1"}, "action": {"resolve"}})
+	if strings.Contains(p.body, "<strong>F32.1</strong>") {
+		t.Fatal("resolved diagnosis still listed")
+	}
+	desk := e.browser()
+	desk.signIn("desk@x.fi")
+	chart := desk.get("/patients/" + e.pid)
+	if strings.Contains(chart.body, "PHQ-9: 11") || strings.Contains(chart.body, "<svg") || strings.Contains(chart.body, "F32") {
+		t.Fatal("reception sees clinical content")
+	}
+	if p := desk.get("/patients/" + e.pid + "/measures/new"); p.status != 403 {
+		t.Fatalf("reception questionnaire form: %d", p.status)
 	}
 }
