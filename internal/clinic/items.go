@@ -185,6 +185,111 @@ func (c *Clinic) Diagnoses(ctx context.Context, patientID string) ([]Diagnosis, 
 	if err != nil {
 		return nil, err
 	}
+	return currentDiagnoses(all), nil
+}
+
+// ChartView is everything a chart page shows, read in one transaction and
+// audited as one access: the directory entry and care team for every staff
+// role, and for a care-team clinician the notes, diagnoses and measures.
+type ChartView struct {
+	Patient   hush.Patient
+	Team      []string
+	Clinical  bool
+	Notes     []hush.Note
+	Diagnoses []Diagnosis
+	Measures  []Measure
+}
+
+// ChartView returns the chart of a patient as its actor may see it.
+func (c *Clinic) ChartView(ctx context.Context, patientID string) (ChartView, error) {
+	a, err := staff(ctx)
+	if err != nil {
+		return ChartView{}, err
+	}
+	var v ChartView
+	v.Patient, err = c.patient(ctx, a, patientID)
+	if err != nil {
+		return ChartView{}, c.logRead(ctx, err, c.event(ctx, audit.ActPatientRead, patientID, "", err))
+	}
+	action := audit.ActPatientRead
+	err = c.db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		if v.Team, err = tx.CareTeam(patientID); err != nil {
+			return err
+		}
+		if a.Role != hush.RoleClinician {
+			return nil
+		}
+		action = audit.ActChartRead
+		if err := c.clinician(tx, a, patientID); err != nil {
+			return err
+		}
+		v.Clinical = true
+		rows, err := tx.NotesOf(patientID)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			n, err := c.openNote(tx, a, r)
+			if err != nil {
+				return err
+			}
+			v.Notes = append(v.Notes, n)
+		}
+		items, err := tx.Items(patientID, "diagnosis")
+		if err != nil {
+			return err
+		}
+		var all []Diagnosis
+		for _, r := range items {
+			var d Diagnosis
+			if err := c.openItem(tx, a, r, &d); err != nil {
+				return err
+			}
+			d.ID, d.PatientID, d.AuthorID, d.CreatedAt = r.ID, r.PatientID, r.AuthorID, time.UnixMilli(r.CreatedAt).UTC()
+			all = append(all, d)
+		}
+		v.Diagnoses = currentDiagnoses(all)
+		if items, err = tx.Items(patientID, "measure"); err != nil {
+			return err
+		}
+		for _, r := range items {
+			var m Measure
+			if err := c.openItem(tx, a, r, &m); err != nil {
+				return err
+			}
+			m.ID, m.PatientID, m.AuthorID, m.CreatedAt = r.ID, r.PatientID, r.AuthorID, time.UnixMilli(r.CreatedAt).UTC()
+			v.Measures = append(v.Measures, m)
+		}
+		return nil
+	})
+	if err := c.logRead(ctx, err, c.event(ctx, action, patientID, "", err)); err != nil {
+		return ChartView{}, err
+	}
+	return v, nil
+}
+
+func (c *Clinic) openItem(tx *store.Tx, a *hush.Actor, r store.ItemRow, into any) error {
+	s, err := c.seed(tx, a, r.PatientID, r.Epoch)
+	if err != nil {
+		return err
+	}
+	k := s.ContentKey()
+	s.Wipe()
+	b, err := k.Open(r.Body, itemAD(r))
+	k.Wipe()
+	if err != nil {
+		return hush.Wrap(hush.EINTERNAL, "a clinical item does not open: it was altered or moved", err)
+	}
+	defer clear(b)
+	if err := json.Unmarshal(b, into); err != nil {
+		return internal("decode clinical item", err)
+	}
+	return nil
+}
+
+// currentDiagnoses keeps the newest entry per code unless it resolved it.
+func currentDiagnoses(all []Diagnosis) []Diagnosis {
 	latest := map[string]int{}
 	for i, d := range all {
 		latest[d.Code] = i
@@ -195,5 +300,5 @@ func (c *Clinic) Diagnoses(ctx context.Context, patientID string) ([]Diagnosis, 
 			out = append(out, d)
 		}
 	}
-	return out, nil
+	return out
 }

@@ -87,6 +87,8 @@ func New(c *clinic.Clinic, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("POST /signin/codes", s.pending(stageCodes, s.codesDone))
 	s.mux.HandleFunc("POST /signout", s.signout)
 	s.mux.HandleFunc("GET /patients", s.full(s.patients))
+	s.mux.HandleFunc("GET /patients/new", s.full(s.registerPage))
+	s.mux.HandleFunc("POST /patients", s.full(s.register))
 	s.mux.HandleFunc("GET /patients/{id}", s.full(s.chart))
 	s.mux.HandleFunc("GET /patients/{id}/notes/new", s.full(s.newNotePage))
 	s.mux.HandleFunc("POST /patients/{id}/notes", s.full(s.createNote))
@@ -127,6 +129,7 @@ type page struct {
 	Lang   string
 	User   *hush.User
 	Error  string
+	Detail string // a domain error's safe message (never input)
 	Data   any
 	Title  string
 	Active string
@@ -402,6 +405,7 @@ type chartData struct {
 	Patient   hush.Patient
 	Team      []hush.User
 	Notes     []hush.Note
+	Older     []hush.Note
 	Clinical  bool
 	Diagnoses []clinic.Diagnosis
 	Measures  []measureSummary
@@ -409,52 +413,32 @@ type chartData struct {
 	DxInvalid bool
 }
 
+// fullNotes is how many notes a chart shows in full; older ones are listed
+// by title and open on their own page, so a long chart stays light.
+const fullNotes = 20
+
 func (s *Server) chart(w http.ResponseWriter, r *http.Request, sess *session) {
 	id := r.PathValue("id")
-	p, err := s.c.Patient(r.Context(), id)
+	v, err := s.c.ChartView(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	d := chartData{Patient: p}
-	ids, err := s.c.CareTeam(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	for _, uid := range ids {
+	d := chartData{Patient: v.Patient, Clinical: v.Clinical, Diagnoses: v.Diagnoses, Notes: v.Notes}
+	for _, uid := range v.Team {
 		if u, err := s.c.User(r.Context(), uid); err == nil {
 			d.Team = append(d.Team, u)
 		}
 	}
-	if sess.actor.Role == hush.RoleClinician {
-		notes, err := s.c.Chart(r.Context(), id)
-		switch {
-		case err == nil:
-			d.Notes, d.Clinical = notes, true
-			if d.Diagnoses, err = s.c.Diagnoses(r.Context(), id); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			ms, err := s.c.Measures(r.Context(), id)
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			d.Measures = s.measureSummaries(r, ms)
-			for _, m := range d.Measures {
-				if m.Latest.Result.SelfHarm {
-					d.SelfHarm = true
-				}
-			}
-			d.DxInvalid = r.URL.Query().Get("dx") == "invalid"
-		case hush.ErrorCode(err) == hush.EFORBIDDEN:
-			s.error(w, r, http.StatusForbidden, "error.forbidden")
-			return
-		default:
-			s.fail(w, r, err)
-			return
+	if len(d.Notes) > fullNotes {
+		d.Notes, d.Older = d.Notes[:fullNotes], d.Notes[fullNotes:]
+	}
+	d.Measures = s.measureSummaries(r, v.Measures)
+	for _, m := range d.Measures {
+		if m.Latest.Result.SelfHarm {
+			d.SelfHarm = true
 		}
 	}
+	d.DxInvalid = r.URL.Query().Get("dx") == "invalid"
 	s.render(w, r, http.StatusOK, "chart", page{Title: "chart.title", User: s.user(r, sess), Data: d, Active: "patients"})
 }

@@ -24,7 +24,7 @@ import (
 const pw = "correct horse battery staple"
 
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	c    *clinic.Clinic
 	app  *web.Server
 	srv  *httptest.Server
@@ -33,7 +33,7 @@ type env struct {
 	keys map[string][]byte // email -> TOTP secret once enrolled
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	saved := seal.Argon2Params
 	seal.Argon2Params.MemoryKiB, seal.Argon2Params.Time = 1024, 1
@@ -116,7 +116,7 @@ func (b *browser) post(path string, form url.Values, hdr ...string) page {
 	return read(b.e.t, resp)
 }
 
-func read(t *testing.T, resp *http.Response) page {
+func read(t testing.TB, resp *http.Response) page {
 	t.Helper()
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
@@ -125,7 +125,7 @@ func read(t *testing.T, resp *http.Response) page {
 }
 
 // checkHeaders: the security headers are on every response.
-func checkHeaders(t *testing.T, resp *http.Response) {
+func checkHeaders(t testing.TB, resp *http.Response) {
 	t.Helper()
 	h := resp.Header
 	csp := h.Get("Content-Security-Policy")
@@ -511,5 +511,33 @@ func TestMeasuresOnChart(t *testing.T) {
 	}
 	if p := desk.get("/patients/" + e.pid + "/measures/new"); p.status != 403 {
 		t.Fatalf("reception questionnaire form: %d", p.status)
+	}
+}
+
+// TestReceptionRegistersPatient: reception registers a patient for a named
+// clinician; an invalid identity code is explained without echoing it and
+// the form keeps what was typed; the clinician then holds the record.
+func TestReceptionRegistersPatient(t *testing.T) {
+	e := newEnv(t)
+	maria, _ := e.c.UserByEmail(context.Background(), "maria@x.fi")
+	desk := e.browser()
+	desk.signIn("desk@x.fi")
+	form := url.Values{"family": {"Korhonen"}, "given": {"Eino Ilmari"}, "hetu": {"131052-308A"}, "phone": {"+358 40 123 4567"}, "clinician": {maria.ID}}
+	p := desk.post("/patients", form)
+	if p.status != 400 || !strings.Contains(p.body, "check character") || !strings.Contains(p.body, `value="Korhonen"`) {
+		t.Fatalf("invalid HETU: %d %s", p.status, p.body)
+	}
+	if strings.Count(p.body, "131052-308A") != 1 { // only in the input field, not in the message
+		t.Fatalf("the error echoes the code")
+	}
+	form.Set("hetu", "131052-308T")
+	p = desk.post("/patients", form)
+	if p.status != 200 || !strings.Contains(p.body, "<h1>Korhonen, Eino, Ilmari</h1>") || !strings.Contains(p.body, "Maria Lindqvist") {
+		t.Fatalf("after registering: %d %s", p.status, p.body)
+	}
+	doc := e.browser()
+	doc.signIn("maria@x.fi")
+	if p := doc.get("/patients"); !strings.Contains(p.body, "Korhonen") {
+		t.Fatal("the new patient is not on the clinician's list")
 	}
 }
