@@ -39,6 +39,8 @@ const (
 	ActNoteSave          = "note.save" // a draft saved again
 	ActNoteSign          = "note.sign"
 	ActNoteAmend         = "note.amend"
+	ActProcessNoteAdd    = "processnote.create"
+	ActProcessNoteRead   = "processnote.read"
 	ActMeasureAdd        = "measure.create"
 	ActMeasureRead       = "measure.read"
 	ActDiagnosisAdd      = "diagnosis.create"

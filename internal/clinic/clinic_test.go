@@ -663,3 +663,42 @@ func TestMeasuresAndDiagnoses(t *testing.T) {
 		t.Fatalf("diagnoses: %v %+v", err, ds)
 	}
 }
+
+// TestProcessNotes: private notes open for their author only — not for a
+// colleague on the same care team, not through the care team's grants.
+func TestProcessNotes(t *testing.T) {
+	e := newEnv(t)
+	a := e.user("a@x.fi", hush.RoleClinician)
+	b := e.user("b@x.fi", hush.RoleClinician)
+	desk := e.user("desk@x.fi", hush.RoleReception)
+	p, _ := e.c.CreatePatient(as(a), hush.Patient{Family: "V", BirthDate: "1990-01-01"}, []string{b.UserID})
+	if _, err := e.c.AddProcessNote(as(a), p.ID, "my countertransference today"); err != nil {
+		t.Fatal(err)
+	}
+	e.c.AddProcessNote(as(a), p.ID, "second thought")
+	mine, err := e.c.ProcessNotes(as(a), p.ID)
+	if err != nil || len(mine) != 2 || mine[0].Text != "second thought" {
+		t.Fatalf("author: %v %+v", err, mine)
+	}
+	theirs, err := e.c.ProcessNotes(as(b), p.ID)
+	if err != nil || len(theirs) != 0 {
+		t.Fatalf("colleague sees %d process notes (%v)", len(theirs), err)
+	}
+	if _, err := e.c.AddProcessNote(as(desk), p.ID, "x"); hush.ErrorCode(err) != hush.EFORBIDDEN {
+		t.Errorf("reception writes a process note: %v", err)
+	}
+	// The colleague's key cannot open the author's private grant.
+	e.c.db.Read(e.ctx, func(tx *store.Tx) error {
+		r, err := tx.PrivateRecord(p.ID, a.UserID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := privateRecord(p.ID, a.UserID)
+		for _, principal := range []string{"user:" + a.UserID, "user:" + b.UserID} {
+			if _, err := b.Key.OpenGrant(seal.GrantContext{Clinic: e.c.id, Record: rec, Epoch: 1, Principal: principal}, r.AuthorGrant); err == nil {
+				t.Error("a colleague opened the author's private grant")
+			}
+		}
+		return nil
+	})
+}

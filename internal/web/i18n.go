@@ -10,6 +10,10 @@ import (
 var catalog = map[string]map[string]string{
 	"en": {
 		"app.name":                "Hush",
+		"pn.title":                "Private process notes",
+		"pn.help":                 "Only you can open these: they are sealed to you and the clinic's recovery key, not to the care team, and are not part of the record the patient receives.",
+		"pn.new":                  "New process note",
+		"pn.save":                 "Save privately",
 		"chart.older":             "Earlier notes",
 		"reg.title":               "Register a patient",
 		"reg.family":              "Family name",
@@ -139,6 +143,10 @@ var catalog = map[string]map[string]string{
 	},
 	"fi": {
 		"app.name":                "Hush",
+		"pn.title":                "Yksityiset prosessimuistiinpanot",
+		"pn.help":                 "Vain sinä voit avata nämä: ne on suojattu sinulle ja klinikan palautusavaimelle, ei hoitotiimille, eivätkä ne kuulu potilaalle luovutettavaan kertomukseen.",
+		"pn.new":                  "Uusi prosessimuistiinpano",
+		"pn.save":                 "Tallenna yksityisesti",
 		"chart.older":             "Aiemmat merkinnät",
 		"reg.title":               "Rekisteröi potilas",
 		"reg.family":              "Sukunimi",

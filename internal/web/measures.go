@@ -120,3 +120,17 @@ func (s *Server) measureSummaries(r *http.Request, ms []clinic.Measure) []measur
 	}
 	return out
 }
+
+func (s *Server) addProcessNote(w http.ResponseWriter, r *http.Request, sess *session) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	id := r.PathValue("id")
+	if _, err := s.c.AddProcessNote(r.Context(), id, r.PostFormValue("text")); err != nil {
+		if hush.ErrorCode(err) == hush.EINVALID {
+			http.Redirect(w, r, "/patients/"+id+"#process", http.StatusSeeOther)
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/patients/"+id+"#process", http.StatusSeeOther)
+}

@@ -98,6 +98,7 @@ func New(c *clinic.Clinic, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /patients/{id}/measures/new", s.full(s.newMeasurePage))
 	s.mux.HandleFunc("POST /patients/{id}/measures", s.full(s.addMeasure))
 	s.mux.HandleFunc("POST /patients/{id}/diagnoses", s.full(s.addDiagnosis))
+	s.mux.HandleFunc("POST /patients/{id}/process", s.full(s.addProcessNote))
 	return s, nil
 }
 
@@ -407,6 +408,7 @@ type chartData struct {
 	Notes     []hush.Note
 	Older     []hush.Note
 	Clinical  bool
+	Process   []clinic.ProcessNote
 	Diagnoses []clinic.Diagnosis
 	Measures  []measureSummary
 	SelfHarm  bool
@@ -440,5 +442,11 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request, sess *session) {
 		}
 	}
 	d.DxInvalid = r.URL.Query().Get("dx") == "invalid"
+	if v.Clinical {
+		if d.Process, err = s.c.ProcessNotes(r.Context(), id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	s.render(w, r, http.StatusOK, "chart", page{Title: "chart.title", User: s.user(r, sess), Data: d, Active: "patients"})
 }

@@ -541,3 +541,25 @@ func TestReceptionRegistersPatient(t *testing.T) {
 		t.Fatal("the new patient is not on the clinician's list")
 	}
 }
+
+func TestProcessNotesPrivate(t *testing.T) {
+	e := newEnv(t)
+	maria, _ := e.c.UserByEmail(context.Background(), "maria@x.fi")
+	juhani, _ := e.c.UserByEmail(context.Background(), "juhani@x.fi")
+	b := e.browser()
+	b.signIn("maria@x.fi")
+	// Share the record with Juhani.
+	a, _ := e.c.SignIn(context.Background(), "maria@x.fi", []byte(pw))
+	if _, err := e.c.SetCareTeam(hush.WithActor(context.Background(), a), e.pid, []string{maria.ID, juhani.ID}); err != nil {
+		t.Fatal(err)
+	}
+	p := b.post("/patients/"+e.pid+"/process", url.Values{"text": {"I felt protective today"}})
+	if !strings.Contains(p.body, "I felt protective today") || !strings.Contains(p.body, "Only you can open these") {
+		t.Fatalf("process note: %s", p.body)
+	}
+	j := e.browser()
+	j.signIn("juhani@x.fi")
+	if p := j.get("/patients/" + e.pid); p.status != 200 || strings.Contains(p.body, "protective") || !strings.Contains(p.body, "S: sleeping better") {
+		t.Fatalf("colleague's chart: %d", p.status)
+	}
+}
