@@ -64,6 +64,7 @@ const (
 	ActTokenRejected     = "token.rejected"
 	ActUserAdd           = "user.add"
 	ActUserDeactivate    = "user.deactivate"
+	ActUserRekey         = "user.rekey" // password and key pair replaced
 	ActBackup            = "backup"
 	ActAuditRead         = "audit.read"
 	ActWitnessAdd        = "witness.add"

@@ -702,3 +702,51 @@ func TestProcessNotes(t *testing.T) {
 		return nil
 	})
 }
+
+// TestChangePasswordRotatesKey: the new key opens every record and process
+// note the old one did; the old password and key no longer work; tokens are
+// revoked.
+func TestChangePasswordRotatesKey(t *testing.T) {
+	e := newEnv(t)
+	a := e.user("a@x.fi", hush.RoleClinician)
+	p, _ := e.c.CreatePatient(as(a), hush.Patient{Family: "V", BirthDate: "1990-01-01"}, nil)
+	n, _ := e.c.CreateNote(as(a), p.ID, NoteInput{Kind: hush.KindFree, Status: hush.StatusSigned, Text: "before rotation"})
+	e.c.AddProcessNote(as(a), p.ID, "private before rotation")
+	tok, err := e.c.CreateToken(e.ctx, "a@x.fi", []byte(pw), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if must, _ := e.c.MustChangePassword(e.ctx, a.UserID); !must {
+		t.Fatal("a new account need not change its password")
+	}
+	oldKey := a.Key
+	if err := e.c.ChangePassword(as(a), []byte("short")); hush.ErrorCode(err) != hush.EINVALID {
+		t.Fatalf("short password: %v", err)
+	}
+	if err := e.c.ChangePassword(as(a), []byte("a brand new passphrase")); err != nil {
+		t.Fatal(err)
+	}
+	if must, _ := e.c.MustChangePassword(e.ctx, a.UserID); must {
+		t.Fatal("must_change still set")
+	}
+	if _, err := e.c.SignIn(e.ctx, "a@x.fi", []byte(pw)); err == nil {
+		t.Fatal("the old password still works")
+	}
+	a2, err := e.c.SignIn(e.ctx, "a@x.fi", []byte("a brand new passphrase"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.c.Note(as(a2), n.ID, 0); err != nil || got.Text != "before rotation" {
+		t.Fatalf("note with the new key: %v", err)
+	}
+	if pn, err := e.c.ProcessNotes(as(a2), p.ID); err != nil || len(pn) != 1 {
+		t.Fatalf("process notes with the new key: %v %d", err, len(pn))
+	}
+	if _, err := e.c.Authenticate(e.ctx, tok.Secret); err == nil {
+		t.Fatal("a token sealed under the old key still works")
+	}
+	stale := &hush.Actor{UserID: a.UserID, Role: hush.RoleClinician, Key: oldKey}
+	if _, err := e.c.Note(as(stale), n.ID, 0); err == nil {
+		t.Fatal("the old key still opens the record")
+	}
+}

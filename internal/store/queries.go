@@ -373,3 +373,46 @@ func (t *Tx) NotesOf(patientID string) ([]NoteRow, error) {
 func (t *Tx) AllNotes() ([]NoteRow, error) {
 	return queryAll(t, scanNote, `SELECT `+noteCols+` FROM notes ORDER BY id, version`)
 }
+
+// MustChange reports whether a user must choose a new password (and get a
+// new key pair) at their next web sign-in.
+func (t *Tx) MustChange(userID string) (bool, error) {
+	var v bool
+	err := t.tx.QueryRow(`SELECT must_change FROM users WHERE id = ?`, userID).Scan(&v)
+	return v, one(err, "user")
+}
+
+// ReplaceUserKeys installs a user's new key pair and password material and
+// clears must_change.
+func (t *Tx) ReplaceUserKeys(u UserRow) error {
+	return t.exec(`UPDATE users SET public_key = ?, public_key_mac = ?, pw_salt = ?, pw_verifier = ?, pw_key = ?, must_change = 0 WHERE id = ? AND active = 1`,
+		u.PublicKey, u.PublicKeyMAC, u.PwSalt, u.PwVerifier, u.PwKey, u.ID)
+}
+
+// ReplaceGrant re-seals an existing grant (key rotation).
+func (t *Tx) ReplaceGrant(g GrantRow) error {
+	return t.exec(`UPDATE grants SET sealed = ?, created_at = ? WHERE patient_id = ? AND epoch = ? AND principal = ?`, g.Sealed, g.CreatedAt, g.PatientID, g.Epoch, g.Principal)
+}
+
+// GrantsOf returns every grant of a principal.
+func (t *Tx) GrantsOf(principal string) ([]GrantRow, error) {
+	return queryAll(t, func(s scanner) (GrantRow, error) {
+		var g GrantRow
+		err := s.Scan(&g.PatientID, &g.Epoch, &g.Principal, &g.Sealed, &g.CreatedAt)
+		return g, err
+	}, `SELECT patient_id, epoch, principal, sealed, created_at FROM grants WHERE principal = ?`, principal)
+}
+
+// PrivateRecordsOf returns every private record of an author.
+func (t *Tx) PrivateRecordsOf(authorID string) ([]PrivateRecordRow, error) {
+	return queryAll(t, func(s scanner) (PrivateRecordRow, error) {
+		r := PrivateRecordRow{AuthorID: authorID}
+		err := s.Scan(&r.PatientID, &r.PublicKey, &r.MAC, &r.AuthorGrant, &r.RecoveryGrant, &r.CreatedAt)
+		return r, err
+	}, `SELECT patient_id, public_key, public_key_mac, author_grant, recovery_grant, created_at FROM private_records WHERE author_id = ?`, authorID)
+}
+
+// ReplacePrivateAuthorGrant re-seals an author's private-record grant.
+func (t *Tx) ReplacePrivateAuthorGrant(patientID, authorID string, grant []byte) error {
+	return t.exec(`UPDATE private_records SET author_grant = ? WHERE patient_id = ? AND author_id = ?`, grant, patientID, authorID)
+}

@@ -10,6 +10,13 @@ import (
 var catalog = map[string]map[string]string{
 	"en": {
 		"app.name":                "Hush",
+		"pw.title":                "Choose your own password",
+		"pw.help":                 "Your account was set up with a password someone else chose. Choose your own: your keys are replaced with new ones only you can unlock.",
+		"pw.new":                  "New password (at least 12 characters)",
+		"pw.again":                "The same again",
+		"pw.submit":               "Save",
+		"pw.mismatch":             "The two passwords differ.",
+		"pw.short":                "The password must be at least 12 characters.",
 		"pn.title":                "Private process notes",
 		"pn.help":                 "Only you can open these: they are sealed to you and the clinic's recovery key, not to the care team, and are not part of the record the patient receives.",
 		"pn.new":                  "New process note",
@@ -143,6 +150,13 @@ var catalog = map[string]map[string]string{
 	},
 	"fi": {
 		"app.name":                "Hush",
+		"pw.title":                "Valitse oma salasanasi",
+		"pw.help":                 "Tilisi luotiin jonkun toisen valitsemalla salasanalla. Valitse oma: avaimesi vaihdetaan uusiin, jotka vain sinä voit avata.",
+		"pw.new":                  "Uusi salasana (vähintään 12 merkkiä)",
+		"pw.again":                "Sama uudelleen",
+		"pw.submit":               "Tallenna",
+		"pw.mismatch":             "Salasanat eroavat.",
+		"pw.short":                "Salasanassa on oltava vähintään 12 merkkiä.",
 		"pn.title":                "Yksityiset prosessimuistiinpanot",
 		"pn.help":                 "Vain sinä voit avata nämä: ne on suojattu sinulle ja klinikan palautusavaimelle, ei hoitotiimille, eivätkä ne kuulu potilaalle luovutettavaan kertomukseen.",
 		"pn.new":                  "Uusi prosessimuistiinpano",

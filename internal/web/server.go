@@ -85,6 +85,8 @@ func New(c *clinic.Clinic, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("POST /signin/enroll", s.pending(stageEnroll, s.enroll))
 	s.mux.HandleFunc("GET /signin/codes", s.pending(stageCodes, s.codesPage))
 	s.mux.HandleFunc("POST /signin/codes", s.pending(stageCodes, s.codesDone))
+	s.mux.HandleFunc("GET /signin/password", s.pending(stageChange, s.passwordPage))
+	s.mux.HandleFunc("POST /signin/password", s.pending(stageChange, s.changePassword))
 	s.mux.HandleFunc("POST /signout", s.signout)
 	s.mux.HandleFunc("GET /patients", s.full(s.patients))
 	s.mux.HandleFunc("GET /patients/new", s.full(s.registerPage))
@@ -305,6 +307,46 @@ func (s *Server) mfa(w http.ResponseWriter, r *http.Request, sess *session) {
 		return
 	}
 	s.byEmail.Succeed(key)
+	s.next(w, r, sess)
+}
+
+// next finishes sign-in: a user whose key pair came from a password someone
+// else chose picks a new password first.
+func (s *Server) next(w http.ResponseWriter, r *http.Request, sess *session) {
+	must, err := s.c.MustChangePassword(r.Context(), sess.actor.UserID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if must {
+		sess.stage = stageChange
+		http.Redirect(w, r, "/signin/password", http.StatusSeeOther)
+		return
+	}
+	s.promote(w, sess)
+	http.Redirect(w, r, "/patients", http.StatusSeeOther)
+}
+
+func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	s.render(w, r, http.StatusOK, "password", page{Title: "pw.title"})
+}
+
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, sess *session) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	pw, again := r.PostFormValue("password"), r.PostFormValue("again")
+	if pw != again {
+		s.render(w, r, http.StatusBadRequest, "password", page{Title: "pw.title", Error: "pw.mismatch"})
+		return
+	}
+	ctx := hush.WithActor(r.Context(), sess.actor)
+	if err := s.c.ChangePassword(ctx, []byte(pw)); err != nil {
+		if hush.ErrorCode(err) == hush.EINVALID {
+			s.render(w, r, http.StatusBadRequest, "password", page{Title: "pw.title", Error: "pw.short"})
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
 	s.promote(w, sess)
 	http.Redirect(w, r, "/patients", http.StatusSeeOther)
 }
@@ -358,8 +400,7 @@ func (s *Server) codesPage(w http.ResponseWriter, r *http.Request, sess *session
 
 func (s *Server) codesDone(w http.ResponseWriter, r *http.Request, sess *session) {
 	sess.codes = nil
-	s.promote(w, sess)
-	http.Redirect(w, r, "/patients", http.StatusSeeOther)
+	s.next(w, r, sess)
 }
 
 func (s *Server) signout(w http.ResponseWriter, r *http.Request) {

@@ -24,6 +24,7 @@ const (
 	stageMFA    stage = iota // password accepted, second factor pending
 	stageEnroll              // password accepted, no second factor yet: enrol one
 	stageCodes               // enrolled; recovery codes shown once
+	stageChange              // must choose a new password (and key pair)
 	stageFull                // signed in
 )
 

@@ -167,6 +167,10 @@ func (b *browser) signIn(email string) []string {
 	default:
 		b.e.t.Fatalf("sign-in landed on %s (%d)", p.url, p.status)
 	}
+	if p.url == "/signin/password" {
+		// First sign-in: choose a new password (and get a new key pair).
+		p = b.post("/signin/password", url.Values{"password": {pw}, "again": {pw}})
+	}
 	if p.url != "/patients" || p.status != 200 {
 		b.e.t.Fatalf("signed in at %s (%d): %s", p.url, p.status, p.body)
 	}

@@ -1,0 +1,116 @@
+package clinic
+
+import (
+	"context"
+	"unicode/utf8"
+
+	"github.com/hushepr/hush/internal/audit"
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/store"
+)
+
+// MustChangePassword reports whether the user's key pair came from a
+// password someone else chose and must be replaced at this sign-in.
+func (c *Clinic) MustChangePassword(ctx context.Context, userID string) (bool, error) {
+	var v bool
+	err := c.db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		v, err = tx.MustChange(userID)
+		return err
+	})
+	return v, err
+}
+
+// ChangePassword replaces the actor's password and key pair: a new key pair
+// is made, every grant the old key opens (care-team records, private
+// process notes) is re-sealed to the new one, the private key is sealed
+// under the new password, and every API token (sealed under the old key)
+// is revoked. All in one transaction. The actor's key is swapped in place,
+// so the session goes on with the new key.
+func (c *Clinic) ChangePassword(ctx context.Context, newPassword []byte) error {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	if a.Key == nil {
+		return hush.Errorf(hush.EUNAUTHORIZED, "sign in first")
+	}
+	if utf8.RuneCount(newPassword) < MinPasswordLength {
+		return hush.Errorf(hush.EINVALID, "password must be at least %d characters", MinPasswordLength)
+	}
+	priv, err := seal.GeneratePrivateKey()
+	if err != nil {
+		return internal("generate key", err)
+	}
+	pub := priv.Public()
+	now := c.millis()
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		u, err := tx.UserByID(a.UserID)
+		if err != nil {
+			return err
+		}
+		grants, err := tx.GrantsOf(userPrincipal(a.UserID))
+		if err != nil {
+			return err
+		}
+		for _, g := range grants {
+			gc := seal.GrantContext{Clinic: c.id, Record: g.PatientID, Epoch: g.Epoch, Principal: g.Principal}
+			seed, err := a.Key.OpenGrant(gc, g.Sealed)
+			if err != nil {
+				return hush.Wrap(hush.EINTERNAL, "a grant does not open with the current key", err)
+			}
+			sealed, err := seal.SealGrant(pub, gc, seed)
+			seed.Wipe()
+			if err != nil {
+				return internal("seal grant", err)
+			}
+			if err := tx.ReplaceGrant(store.GrantRow{PatientID: g.PatientID, Epoch: g.Epoch, Principal: g.Principal, Sealed: sealed, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		prs, err := tx.PrivateRecordsOf(a.UserID)
+		if err != nil {
+			return err
+		}
+		for _, r := range prs {
+			gc := seal.GrantContext{Clinic: c.id, Record: privateRecord(r.PatientID, a.UserID), Epoch: 1, Principal: userPrincipal(a.UserID)}
+			seed, err := a.Key.OpenGrant(gc, r.AuthorGrant)
+			if err != nil {
+				return hush.Wrap(hush.EINTERNAL, "a private grant does not open with the current key", err)
+			}
+			sealed, err := seal.SealGrant(pub, gc, seed)
+			seed.Wipe()
+			if err != nil {
+				return internal("seal grant", err)
+			}
+			if err := tx.ReplacePrivateAuthorGrant(r.PatientID, a.UserID, sealed); err != nil {
+				return err
+			}
+		}
+		salt := seal.NewSalt()
+		cred := seal.FromPassword(newPassword, salt)
+		defer cred.Wrap.Wipe()
+		pb := pub.Bytes()
+		u.PublicKey, u.PublicKeyMAC, u.PwSalt = pb, c.pubKeyMAC(u.ID, hush.Role(u.Role), pb), salt
+		u.PwVerifier = c.credMAC.MAC(seal.AD("hush password verifier v1", u.ID, string(cred.Verifier)))
+		u.PwKey = c.credWrap.Seal(seal.SealPrivateKey(priv, cred.Wrap, seal.AD("hush user key password v1", u.ID)), seal.AD("hush user key kek v1", u.ID))
+		if err := tx.ReplaceUserKeys(u); err != nil {
+			return err
+		}
+		if err := tx.RevokeTokensOf(u.ID, now); err != nil {
+			return err
+		}
+		ev := c.event(ctx, audit.ActUserRekey, "", u.ID, nil)
+		ev.Purpose = audit.PurposeSecurity
+		_, err = c.audit.AppendTx(tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.dropSessionsOf(a.UserID) // API token sessions held the old key
+	a.Session.Wipe()
+	a.Key = priv
+	return nil
+}
