@@ -52,6 +52,7 @@ const (
 	ActAppointmentNoShow = "appointment.noshow"
 	ActAppointmentList   = "appointment.list" // a calendar listed the appointment (and its patient)
 	ActGrant             = "careteam.grant"
+	ActCareTeamRequest   = "careteam.request"
 	ActRevoke            = "careteam.revoke"
 	ActRekey             = "record.rekey"
 	ActRecoveryGrant     = "recovery.grant"

@@ -21,7 +21,7 @@ import (
 // HUSH_TEST_MAIN mode) so that it can be killed with SIGKILL.
 func (f *fixture) startProcess() *exec.Cmd {
 	f.t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--data", f.data, "--kek-file", f.kek, "--addr", "127.0.0.1:0")
+	cmd := exec.Command(os.Args[0], "serve", "--data", f.data, "--kek-file", f.kek, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "HUSH_TEST_MAIN=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {

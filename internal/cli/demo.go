@@ -21,6 +21,7 @@ import (
 func runDemo(ctx context.Context, env Env, args []string) error {
 	fs := flagSet("demo", env)
 	addr := fs.String("addr", "127.0.0.1:8443", "HTTPS listen address")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:8444", "HTTPS listen address of the admin pages")
 	patients := fs.Int("patients", 50, "how many made-up patients")
 	keep := fs.Bool("keep", false, "keep the throw-away data directory at exit")
 	if err := parse(fs, args); err != nil {
@@ -46,7 +47,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, Env{Getenv: env.Getenv, Stdout: env.Stdout, Stderr: io.Discard}, d.cl, d.data, *addr, cert, time.Minute)
+	return serve(ctx, Env{Getenv: env.Getenv, Stdout: env.Stdout, Stderr: io.Discard}, d.cl, d.data, *addr, *adminAddr, cert, time.Minute)
 }
 
 type demoLogin struct {
@@ -233,7 +234,9 @@ func (d *demo) print(w io.Writer, addr string) {
 	for _, l := range d.logins {
 		fmt.Fprintf(w, "  %-9s %-22s %-20s password %s\n            token %s\n", l.role, l.name, l.email, l.password, l.token)
 	}
-	fmt.Fprintf(w, "\nTry (the certificate is self-signed, hence -k):\n")
+	fmt.Fprintf(w, "\nIn a browser: https://%s/ (the clinic web app; the certificate is self-signed, so accept the warning).\n", addr)
+	fmt.Fprintf(w, "The first sign-in asks for an authenticator app and a new password. Admin pages: https://127.0.0.1:8444/admin/users\n")
+	fmt.Fprintf(w, "\nThe FHIR API (hence curl -k):\n")
 	fmt.Fprintf(w, "  curl -k -H 'Authorization: Bearer %s' 'https://%s/fhir/R4/DocumentReference?patient=%s'\n", d.logins[1].token, addr, d.aPatientID)
 	fmt.Fprintf(w, "  curl -k -H 'Authorization: Bearer %s' 'https://%s/fhir/R4/Patient?name=vir'\n\n", d.logins[4].token, addr)
 }

@@ -131,7 +131,7 @@ func (f *fixture) serve(extra ...string) {
 	lw := &lineWriter{c: make(chan string, 1)}
 	f.stop, f.stopped = cancel, make(chan error, 1)
 	go func() {
-		f.stopped <- cli.Run(ctx, append([]string{"serve", "--data", f.data, "--kek-file", f.kek, "--addr", "127.0.0.1:0"}, extra...),
+		f.stopped <- cli.Run(ctx, append([]string{"serve", "--data", f.data, "--kek-file", f.kek, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, extra...),
 			cli.Env{Getenv: func(string) string { return "" }, Stdout: lw, Stderr: io.Discard})
 	}()
 	select {

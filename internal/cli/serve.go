@@ -25,6 +25,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	var c common
 	c.register(fs, env)
 	addr := fs.String("addr", "127.0.0.1:8443", "HTTPS listen address")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:8444", "HTTPS listen address of the admin pages (keep it on loopback or a management network; empty: no admin listener)")
 	interval := fs.Duration("checkpoint-interval", time.Minute, "how often to sign an audit checkpoint while there is new activity")
 	certFile := fs.String("tls-cert", "", "PEM certificate (default: the self-signed one made at init)")
 	keyFile := fs.String("tls-key", "", "PEM private key for --tls-cert")
@@ -46,7 +47,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
-	return serve(ctx, env, cl, c.data, *addr, cert, *interval)
+	return serve(ctx, env, cl, c.data, *addr, *adminAddr, cert, *interval)
 }
 
 // scrubber passes net/http's own error lines (TLS handshake failures and
@@ -64,7 +65,7 @@ func (s scrubber) Write(p []byte) (int, error) {
 // sweep drops unlocked token sessions that idled out or whose token was
 // revoked, expired or whose account was deactivated (by the CLI, say), so
 // their keys do not linger in memory until the token is next presented.
-func sweep(ctx context.Context, cl *clinic.Clinic, webApp *web.Server) {
+func sweep(ctx context.Context, cl *clinic.Clinic, apps ...*web.Server) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -73,7 +74,11 @@ func sweep(ctx context.Context, cl *clinic.Clinic, webApp *web.Server) {
 			return
 		case <-t.C:
 			cl.SweepSessions(ctx)
-			webApp.Sweep()
+			for _, a := range apps {
+				if a != nil {
+					a.Sweep()
+				}
+			}
 		}
 	}
 }
@@ -99,7 +104,7 @@ func openLog(dataDir string) (*os.File, error) {
 
 // serve runs the HTTPS server until ctx is done. It prints
 // "serving https://ADDR" once it listens.
-func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string, cert tls.Certificate, interval time.Duration) error {
+func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr, adminAddr string, cert tls.Certificate, interval time.Duration) error {
 	lf, err := openLog(dataDir)
 	if err != nil {
 		return err
@@ -118,6 +123,25 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string
 	root := http.NewServeMux()
 	root.Handle("/fhir/", api.New(cl, log))
 	root.Handle("/", webApp)
+	var adminSrv *http.Server
+	var adminApp *web.Server
+	if adminAddr != "" {
+		if adminApp, err = web.NewAdmin(cl, log); err != nil {
+			ln.Close()
+			return err
+		}
+		aln, err := net.Listen("tcp", adminAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		adminSrv = &http.Server{Handler: adminApp, TLSConfig: tlsConfig(cert), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 60 * time.Second, ErrorLog: stdlog.New(scrubber{log}, "", 0)}
+		defer adminSrv.Close()
+		go adminSrv.ServeTLS(aln, "", "")
+		log.Info("admin pages", "addr", aln.Addr().String())
+		adminAddr = aln.Addr().String()
+	}
 	srv := &http.Server{
 		Handler:           root,
 		TLSConfig:         tlsConfig(cert),
@@ -128,7 +152,7 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          stdlog.New(scrubber{log}, "", 0),
 	}
-	go sweep(ctx, cl, webApp)
+	go sweep(ctx, cl, webApp, adminApp)
 	cl.Audit().OnAlert = func(kind, detail string) { log.Error("audit alert", "kind", kind, "detail", detail) }
 	// Checkpoints every interval while there is activity, and a last one
 	// after the HTTP server has drained at shutdown.
@@ -141,6 +165,9 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string
 	}()
 	log.Info("serving", "addr", ln.Addr().String())
 	fmt.Fprintf(env.Stdout, "serving https://%s\n", ln.Addr())
+	if adminAddr != "" {
+		fmt.Fprintf(env.Stdout, "admin pages on https://%s\n", adminAddr)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	select {
@@ -153,6 +180,9 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr string
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	if adminSrv != nil {
+		adminSrv.Shutdown(sctx)
+	}
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
 	}

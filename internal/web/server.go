@@ -48,10 +48,17 @@ type Server struct {
 	byAddr   *auth.Throttle
 	csrf     *http.CrossOriginProtection
 	now      func() time.Time
+	admin    bool
 }
 
-// New returns the web app for c.
-func New(c *clinic.Clinic, log *slog.Logger) (*Server, error) {
+// New returns the public web app for c.
+func New(c *clinic.Clinic, log *slog.Logger) (*Server, error) { return newServer(c, log, false) }
+
+// NewAdmin returns the web app with the admin pages, for the admin listener
+// only.
+func NewAdmin(c *clinic.Clinic, log *slog.Logger) (*Server, error) { return newServer(c, log, true) }
+
+func newServer(c *clinic.Clinic, log *slog.Logger, admin bool) (*Server, error) {
 	s := &Server{c: c, log: log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, sessions: newSessions(),
 		byEmail: auth.NewThrottle(5, 15*time.Minute, 15*time.Minute), byAddr: auth.NewThrottle(30, 15*time.Minute, 15*time.Minute),
 		csrf: http.NewCrossOriginProtection(), now: time.Now}
@@ -101,6 +108,11 @@ func New(c *clinic.Clinic, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("POST /patients/{id}/measures", s.full(s.addMeasure))
 	s.mux.HandleFunc("POST /patients/{id}/diagnoses", s.full(s.addDiagnosis))
 	s.mux.HandleFunc("POST /patients/{id}/process", s.full(s.addProcessNote))
+	s.mux.HandleFunc("POST /requests/{id}", s.full(s.answerRequest))
+	s.admin = admin
+	if admin {
+		s.adminRoutes()
+	}
 	return s, nil
 }
 
@@ -129,6 +141,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // page is what every template receives.
 type page struct {
+	Admin  bool // the admin listener
 	Lang   string
 	User   *hush.User
 	Error  string
@@ -155,6 +168,7 @@ func (p page) T(key string, args ...any) string {
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.Lang = lang(r)
+	p.Admin = s.admin
 	t := s.pages[name]
 	var b strings.Builder
 	if err := t.Execute(&b, p); err != nil {
@@ -449,6 +463,8 @@ type chartData struct {
 	Notes     []hush.Note
 	Older     []hush.Note
 	Clinical  bool
+	Requests  []clinic.CareTeamRequest
+	Names     map[string]string
 	Process   []clinic.ProcessNote
 	Diagnoses []clinic.Diagnosis
 	Measures  []measureSummary
@@ -487,6 +503,14 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request, sess *session) {
 		if d.Process, err = s.c.ProcessNotes(r.Context(), id); err != nil {
 			s.fail(w, r, err)
 			return
+		}
+		if d.Requests, err = s.c.CareTeamRequests(r.Context(), id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		d.Names = map[string]string{}
+		for _, u := range s.clinicians(r) {
+			d.Names[u.ID] = u.Name
 		}
 	}
 	s.render(w, r, http.StatusOK, "chart", page{Title: "chart.title", User: s.user(r, sess), Data: d, Active: "patients"})

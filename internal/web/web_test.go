@@ -567,3 +567,73 @@ func TestProcessNotesPrivate(t *testing.T) {
 		t.Fatalf("colleague's chart: %d", p.status)
 	}
 }
+
+// TestAdminPages: the admin pages exist only on the admin server; an admin
+// adds and deactivates users and files a care-team request that a
+// clinician holding the record grants; reception is refused.
+func TestAdminPages(t *testing.T) {
+	e := newEnv(t)
+	if p := e.browser().get("/admin/users"); p.status != 404 && p.url != "/signin" {
+		t.Fatalf("public server has /admin: %d %s", p.status, p.url)
+	}
+	adminApp, err := web.NewAdmin(e.c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminApp.SetClock(func() time.Time { return e.now })
+	public := e.srv
+	e.srv = httptest.NewTLSServer(adminApp)
+	defer e.srv.Close()
+	admin := e.browser()
+	admin.signIn("admin@x.fi")
+	p := admin.get("/admin/users")
+	if !strings.Contains(p.body, "Maria Lindqvist") || !strings.Contains(p.body, "Add a user") {
+		t.Fatalf("users page: %s", p.body)
+	}
+	p = admin.post("/admin/users", url.Values{"name": {"Leena Ahonen"}, "email": {"leena@x.fi"}, "role": {"clinician"}, "password": {pw}})
+	if !strings.Contains(p.body, "leena@x.fi") {
+		t.Fatalf("after adding: %s", p.body)
+	}
+	if p := admin.post("/admin/users", url.Values{"name": {"X"}, "email": {"leena@x.fi"}, "role": {"clinician"}, "password": {pw}}); p.status != 400 || !strings.Contains(p.body, "already exists") {
+		t.Fatalf("duplicate: %d", p.status)
+	}
+	leena, _ := e.c.UserByEmail(context.Background(), "leena@x.fi")
+	// A care-team request for Leena on Aino's record.
+	p = admin.get("/admin/careteam?patient=" + e.pid)
+	if !strings.Contains(p.body, "You cannot grant a record yourself") || strings.Contains(p.body, "sleeping better") {
+		t.Fatalf("care-team page: %s", p.body)
+	}
+	admin.post("/admin/careteam", url.Values{"patient": {e.pid}, "clinician": {leena.ID}})
+	if p := admin.get("/admin/audit?patient=" + e.pid); !strings.Contains(p.body, "careteam.request") {
+		t.Fatalf("audit viewer: %s", p.body)
+	}
+	desk := e.browser()
+	desk.signIn("desk@x.fi")
+	if p := desk.get("/admin/users"); p.status != 403 {
+		t.Fatalf("reception on admin pages: %d", p.status)
+	}
+	// Maria (on the public server) sees the request and grants it.
+	e.srv = public
+	doc := e.browser()
+	doc.signIn("maria@x.fi")
+	chart := doc.get("/patients/" + e.pid)
+	m := regexp.MustCompile(`action="/requests/([0-9a-f]{32})"`).FindStringSubmatch(chart.body)
+	if m == nil {
+		t.Fatalf("no request on the chart: %s", chart.body)
+	}
+	doc.post("/requests/"+m[1], url.Values{"patient": {e.pid}, "action": {"grant"}})
+	l := e.browser()
+	l.signIn("leena@x.fi")
+	if p := l.get("/patients/" + e.pid); !strings.Contains(p.body, "S: sleeping better") {
+		t.Fatalf("Leena after the grant: %d", p.status)
+	}
+	// Deactivation from the admin page.
+	e.srv = httptest.NewTLSServer(adminApp)
+	defer e.srv.Close()
+	admin = e.browser()
+	admin.signIn("admin@x.fi")
+	admin.post("/admin/users/"+leena.ID+"/deactivate", nil)
+	if u, _ := e.c.UserByEmail(context.Background(), "leena@x.fi"); u.Active {
+		t.Fatal("not deactivated")
+	}
+}
