@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// Throttle slows guessing: after Limit failures for a key (an account or a
-// client address) within Window, the key is locked for Lockout. A success
-// clears the key. The state is in memory: a restart forgets it, which costs
-// an attacker a restart they cannot cause.
+// Throttle slows guessing: each key (an account, a client address) gets
+// Limit attempts per Window; the attempt that reaches the limit locks the
+// key for Lockout. An attempt is counted when it is allowed — before the
+// password or code is checked — so parallel requests cannot slip past the
+// limit; a success clears the key. The state is in memory.
 type Throttle struct {
 	Limit   int
 	Window  time.Duration
@@ -22,7 +23,7 @@ type Throttle struct {
 }
 
 type throttleState struct {
-	fails       []time.Time
+	tries       []time.Time
 	lockedUntil time.Time
 }
 
@@ -31,39 +32,34 @@ func NewThrottle(limit int, window, lockout time.Duration) *Throttle {
 	return &Throttle{Limit: limit, Window: window, Lockout: lockout, state: map[string]*throttleState{}}
 }
 
-// Allow reports whether key may try now, and if not, for how long it waits.
-func (t *Throttle) Allow(key string, now time.Time) (bool, time.Duration) {
+// Try counts an attempt for key and reports whether it may go ahead; when
+// not, it says how long the key stays locked.
+func (t *Throttle) Try(key string, now time.Time) (bool, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := t.state[key]
-	if s == nil || !now.Before(s.lockedUntil) {
-		return true, 0
+	if len(t.state) > 10000 {
+		t.pruneLocked(now)
 	}
-	return false, s.lockedUntil.Sub(now)
-}
-
-// Fail records a failure and reports whether the key is now locked.
-func (t *Throttle) Fail(key string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	s := t.state[key]
 	if s == nil {
 		s = &throttleState{}
 		t.state[key] = s
 	}
-	kept := s.fails[:0]
-	for _, f := range s.fails {
+	if now.Before(s.lockedUntil) {
+		return false, s.lockedUntil.Sub(now)
+	}
+	kept := s.tries[:0]
+	for _, f := range s.tries {
 		if now.Sub(f) < t.Window {
 			kept = append(kept, f)
 		}
 	}
-	s.fails = append(kept, now)
-	if len(s.fails) >= t.Limit {
-		s.lockedUntil = now.Add(t.Lockout)
-		s.fails = nil
-		return true
+	s.tries = append(kept, now)
+	if len(s.tries) > t.Limit {
+		s.lockedUntil, s.tries = now.Add(t.Lockout), nil
+		return false, t.Lockout
 	}
-	return false
+	return true, 0
 }
 
 // Succeed clears a key.
@@ -71,6 +67,14 @@ func (t *Throttle) Succeed(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.state, key)
+}
+
+func (t *Throttle) pruneLocked(now time.Time) {
+	for k, s := range t.state {
+		if !now.Before(s.lockedUntil) && (len(s.tries) == 0 || now.Sub(s.tries[len(s.tries)-1]) >= t.Window) {
+			delete(t.state, k)
+		}
+	}
 }
 
 // NewRecoveryCodes returns n single-use recovery codes of 10 base32

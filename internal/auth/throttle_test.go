@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -8,35 +10,51 @@ import (
 func TestThrottle(t *testing.T) {
 	th := NewThrottle(3, time.Minute, 15*time.Minute)
 	now := time.Unix(1_800_000_000, 0)
-	for i := 0; i < 2; i++ {
-		if ok, _ := th.Allow("a", now); !ok {
-			t.Fatal("locked too early")
-		}
-		if th.Fail("a", now) {
-			t.Fatal("locked after", i+1)
+	for i := 0; i < 3; i++ {
+		if ok, _ := th.Try("a", now); !ok {
+			t.Fatalf("attempt %d refused", i+1)
 		}
 	}
-	if !th.Fail("a", now) {
-		t.Fatal("not locked after 3 failures")
+	if ok, wait := th.Try("a", now); ok || wait != 15*time.Minute {
+		t.Fatalf("4th attempt: %v %v", ok, wait)
 	}
-	if ok, wait := th.Allow("a", now.Add(time.Minute)); ok || wait != 14*time.Minute {
-		t.Fatalf("allow during lockout: %v %v", ok, wait)
+	if ok, wait := th.Try("a", now.Add(time.Minute)); ok || wait != 14*time.Minute {
+		t.Fatalf("during lockout: %v %v", ok, wait)
 	}
-	if ok, _ := th.Allow("b", now); !ok {
+	if ok, _ := th.Try("b", now); !ok {
 		t.Fatal("another key is locked")
 	}
-	if ok, _ := th.Allow("a", now.Add(16*time.Minute)); !ok {
+	if ok, _ := th.Try("a", now.Add(16*time.Minute)); !ok {
 		t.Fatal("still locked after the lockout")
 	}
-	// Failures outside the window do not add up.
-	th.Fail("c", now)
-	th.Fail("c", now.Add(2*time.Minute))
-	if th.Fail("c", now.Add(4*time.Minute)) {
-		t.Fatal("old failures counted")
+	// Attempts outside the window do not add up; success clears.
+	for i := 0; i < 5; i++ {
+		if ok, _ := th.Try("c", now.Add(time.Duration(i)*2*time.Minute)); !ok {
+			t.Fatal("spread-out attempts locked the key")
+		}
 	}
 	th.Succeed("c")
-	if th.Fail("c", now.Add(5*time.Minute)) {
-		t.Fatal("success did not clear")
+}
+
+// TestThrottleParallel: a burst of parallel attempts gets exactly Limit
+// through.
+func TestThrottleParallel(t *testing.T) {
+	th := NewThrottle(5, time.Minute, 15*time.Minute)
+	now := time.Unix(1_800_000_000, 0)
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 300; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, _ := th.Try("a", now); ok {
+				allowed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if allowed.Load() != 5 {
+		t.Fatalf("%d of 300 parallel attempts allowed, want 5", allowed.Load())
 	}
 }
 

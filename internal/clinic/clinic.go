@@ -74,6 +74,10 @@ type Clinic struct {
 
 	mu     sync.Mutex
 	tokens map[string]*tokenSession
+
+	// pwSem bounds concurrent argon2id runs (19 MiB each), so a burst of
+	// sign-ins cannot exhaust memory.
+	pwSem chan struct{}
 }
 
 // kekKeys derives the KEK subkeys that do not live in the database.
@@ -140,7 +144,7 @@ func Init(ctx context.Context, dataDir string, kek *seal.KEK, o InitOptions) (*C
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &Clinic{db: db, now: time.Now, tokens: map[string]*tokenSession{}}
+	c := &Clinic{db: db, now: time.Now, tokens: map[string]*tokenSession{}, pwSem: make(chan struct{}, 4)}
 	c.kekKeys(kek)
 	c.id = newID()
 	c.name = o.Name
@@ -220,7 +224,7 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Clinic{db: db, now: time.Now, tokens: map[string]*tokenSession{}}
+	c := &Clinic{db: db, now: time.Now, tokens: map[string]*tokenSession{}, pwSem: make(chan struct{}, 4)}
 	c.kekKeys(kek)
 	if err := c.loadKeys(ctx, kek); err != nil {
 		db.Close()

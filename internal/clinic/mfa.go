@@ -50,6 +50,11 @@ func (c *Clinic) EnrollTOTP(ctx context.Context, userID string, secret []byte, c
 	}
 	row := store.MFARow{UserID: userID, TOTPSealed: c.credWrap.Seal(secret, c.totpAD(userID)), LastStep: step, EnrolledAt: now.UnixMilli()}
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		// Enrolment happens once: a second factor is never overwritten here
+		// (a stale enrolment page must not replace the one the user set).
+		if _, err := tx.MFA(userID); err == nil {
+			return hush.Errorf(hush.ECONFLICT, "a second factor is already enrolled")
+		}
 		if err := tx.PutMFA(row, macs); err != nil {
 			return err
 		}

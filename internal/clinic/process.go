@@ -49,7 +49,12 @@ func (c *Clinic) privateSeed(tx *store.Tx, a *hush.Actor, patientID string, crea
 		if err != nil {
 			return nil, internal("derive key", err)
 		}
-		self := a.Key.Public()
+		// Seal to the stored, authenticated public key, not to whatever key
+		// this session holds.
+		self, err := c.userPublicKey(tx, a.UserID)
+		if err != nil {
+			return nil, err
+		}
 		r = store.PrivateRecordRow{PatientID: patientID, AuthorID: a.UserID, PublicKey: pub.Bytes(), CreatedAt: c.millis()}
 		r.MAC = c.privateMAC(r)
 		if r.AuthorGrant, err = seal.SealGrant(self, seal.GrantContext{Clinic: c.id, Record: rec, Epoch: 1, Principal: userPrincipal(a.UserID)}, seed); err != nil {

@@ -50,6 +50,9 @@ func (c *Clinic) ChangePassword(ctx context.Context, newPassword []byte) error {
 		if err != nil {
 			return err
 		}
+		if c.credMAC.VerifyMAC(seal.AD("hush password verifier v1", u.ID, string(seal.FromPassword(newPassword, u.PwSalt).Verifier)), u.PwVerifier) {
+			return hush.Errorf(hush.EINVALID, "choose a password different from the one you were given")
+		}
 		grants, err := tx.GrantsOf(userPrincipal(a.UserID))
 		if err != nil {
 			return err

@@ -208,6 +208,20 @@ func (c *Clinic) Users(ctx context.Context, prefix string) ([]hush.User, error) 
 	return out, err
 }
 
+// Active reports whether an account exists and is active.
+func (c *Clinic) Active(ctx context.Context, userID string) (bool, error) {
+	var ok bool
+	err := c.db.Read(ctx, func(tx *store.Tx) error {
+		u, err := tx.UserByID(userID)
+		ok = err == nil && u.Active
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	})
+	return ok, err
+}
+
 // userPublicKey returns an active clinician's authenticated public key.
 func (c *Clinic) userPublicKey(tx *store.Tx, userID string) (*seal.PublicKey, error) {
 	r, err := tx.UserByID(userID)
@@ -225,6 +239,14 @@ func (c *Clinic) userPublicKey(tx *store.Tx, userID string) (*seal.PublicKey, er
 
 // SignIn checks a password and unseals the user's private key.
 func (c *Clinic) SignIn(ctx context.Context, email string, password []byte) (*hush.Actor, error) {
+	if c.pwSem != nil {
+		select {
+		case c.pwSem <- struct{}{}:
+			defer func() { <-c.pwSem }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	bad := hush.Errorf(hush.EUNAUTHORIZED, "email or password is wrong")
 	e, err := NormalizeEmail(email)
 	if err != nil {

@@ -82,6 +82,9 @@ func (s *Server) adminDeactivate(w http.ResponseWriter, r *http.Request, sess *s
 	if err == nil {
 		err = s.c.DeactivateUser(r.Context(), u.Email)
 	}
+	if err == nil {
+		s.sessions.dropUser(u.ID, nil)
+	}
 	if err != nil {
 		if hush.ErrorCode(err) == hush.EINVALID {
 			s.renderUsers(w, r, sess, http.StatusBadRequest, "admin.deactivatefail", hush.ErrorMessage(err))

@@ -18,7 +18,7 @@ import (
 func BenchmarkChartPage100Notes(b *testing.B) {
 	e := newEnv(b)
 	ctx := context.Background()
-	a, _ := e.c.SignIn(ctx, "maria@x.fi", []byte(pw))
+	a, _ := e.c.SignIn(ctx, "maria@x.fi", []byte(e.password("maria@x.fi")))
 	actx := hush.WithActor(ctx, a)
 	for i := 0; i < 99; i++ {
 		if _, err := e.c.CreateNote(actx, e.pid, clinic.NoteInput{Kind: hush.KindSOAP, Status: hush.StatusSigned, Title: fmt.Sprint("Session ", i), Text: fmt.Sprintf("%d %s", i, strings.Repeat("Patient described the week; we practised the thought record. ", 16))}); err != nil {

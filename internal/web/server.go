@@ -194,6 +194,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.error(w, r, http.StatusNotFound, "error.notfound")
 	case hush.EUNAVAILABLE:
 		s.error(w, r, http.StatusServiceUnavailable, "error.other")
+	case hush.ECONFLICT, hush.EUNAUTHORIZED:
+		s.error(w, r, http.StatusConflict, "error.other")
 	default:
 		s.log.Error("web request failed", "code", hush.ErrorCode(err), "error", hush.ErrorMessage(err))
 		s.error(w, r, http.StatusInternalServerError, "error.other")
@@ -220,7 +222,14 @@ type handler func(w http.ResponseWriter, r *http.Request, s *session)
 func (s *Server) full(h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess := s.sessions.get(r, s.now())
-		if sess == nil || sess.stage != stageFull {
+		if sess == nil || sess.stageNow() != stageFull {
+			http.Redirect(w, r, "/signin", http.StatusSeeOther)
+			return
+		}
+		// A deactivated account's sessions end at its next request.
+		if ok, err := s.c.Active(r.Context(), sess.actor.UserID); err != nil || !ok {
+			s.sessions.drop(sess)
+			clearCookie(w)
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
 			return
 		}
@@ -228,11 +237,18 @@ func (s *Server) full(h handler) http.HandlerFunc {
 	}
 }
 
-// pending requires a session at a given sign-in stage.
+// pending requires a session at a given sign-in stage. The session is
+// locked for the whole step, so parallel requests cannot race through it.
 func (s *Server) pending(st stage, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess := s.sessions.get(r, s.now())
-		if sess == nil || sess.stage != st {
+		if sess == nil {
+			http.Redirect(w, r, "/signin", http.StatusSeeOther)
+			return
+		}
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		if sess.stage != st || sess.actor.Key == nil {
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
 			return
 		}
@@ -248,25 +264,18 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	password := r.PostFormValue("password")
-	now := s.now()
-	for _, key := range []string{"email:" + email, "addr:" + clientAddr(r)} {
-		th := s.byEmail
-		if strings.HasPrefix(key, "addr:") {
-			th = s.byAddr
-		}
-		if ok, wait := th.Allow(key, now); !ok {
-			s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(wait.Minutes()) + 1})
-			return
-		}
+	if ok, wait := s.try(r, email); !ok {
+		s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(wait.Minutes()) + 1})
+		return
 	}
 	r = ctxFor(r, nil)
 	a, err := s.c.SignIn(r.Context(), email, []byte(password))
 	if err == nil && (a.Role == hush.RolePatient) {
+		a.Session.Wipe()
+		a.Key = nil
 		err = hush.Errorf(hush.EUNAUTHORIZED, "staff only")
 	}
 	if err != nil {
-		s.byEmail.Fail("email:"+email, now)
-		s.byAddr.Fail("addr:"+clientAddr(r), now)
 		if hush.ErrorCode(err) != hush.EUNAUTHORIZED {
 			s.fail(w, r, err)
 			return
@@ -274,8 +283,11 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnauthorized, "signin", page{Title: "signin.title", Error: "signin.bad"})
 		return
 	}
+	s.byEmail.Succeed("email:" + email)
 	has, err := s.c.HasTOTP(r.Context(), a.UserID)
 	if err != nil {
+		a.Session.Wipe()
+		a.Key = nil
 		s.fail(w, r, err)
 		return
 	}
@@ -283,7 +295,7 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 	if !has {
 		st = stageEnroll
 	}
-	sess := s.sessions.create(a, email, st, now)
+	sess := s.sessions.create(a, email, st, s.now())
 	setCookie(w, sess)
 	if st == stageEnroll {
 		http.Redirect(w, r, "/signin/enroll", http.StatusSeeOther)
@@ -296,11 +308,29 @@ func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request, sess *session) 
 	s.render(w, r, http.StatusOK, "mfa", page{Title: "mfa.title"})
 }
 
+// try counts a sign-in attempt against the account and the client address
+// (IPv6 by /64); the count is taken before the check, so parallel guesses
+// cannot pass the limit.
+func (s *Server) try(r *http.Request, email string) (bool, time.Duration) {
+	now := s.now()
+	if ok, wait := s.byEmail.Try("email:"+email, now); !ok {
+		return false, wait
+	}
+	return s.byAddr.Try("addr:"+addrKey(clientAddr(r)), now)
+}
+
+// addrKey groups IPv6 clients by /64, the block one subscriber holds.
+func addrKey(a string) string {
+	ip := net.ParseIP(a)
+	if ip == nil || ip.To4() != nil {
+		return a
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
+
 func (s *Server) mfa(w http.ResponseWriter, r *http.Request, sess *session) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	now := s.now()
-	key := "email:" + sess.email
-	if ok, wait := s.byEmail.Allow(key, now); !ok {
+	if ok, wait := s.try(r, sess.email); !ok {
 		s.sessions.drop(sess)
 		clearCookie(w)
 		s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(wait.Minutes()) + 1})
@@ -311,16 +341,10 @@ func (s *Server) mfa(w http.ResponseWriter, r *http.Request, sess *session) {
 			s.fail(w, r, err)
 			return
 		}
-		if s.byEmail.Fail(key, now) {
-			s.sessions.drop(sess)
-			clearCookie(w)
-			s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(s.byEmail.Lockout.Minutes())})
-			return
-		}
 		s.render(w, r, http.StatusUnauthorized, "mfa", page{Title: "mfa.title", Error: "mfa.bad"})
 		return
 	}
-	s.byEmail.Succeed(key)
+	s.byEmail.Succeed("email:" + sess.email)
 	s.next(w, r, sess)
 }
 
@@ -337,6 +361,7 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request, sess *session) {
 		http.Redirect(w, r, "/signin/password", http.StatusSeeOther)
 		return
 	}
+	s.sessions.dropUser(sess.actor.UserID, sess) // old credentials: other sessions end
 	s.promote(w, sess)
 	http.Redirect(w, r, "/patients", http.StatusSeeOther)
 }
@@ -377,14 +402,15 @@ func (s *Server) promote(w http.ResponseWriter, sess *session) {
 }
 
 type enrollData struct {
-	Key, URI string
+	Key string
+	URI template.URL // otpauth:, built by the server from its own values
 }
 
 func (s *Server) enrollPage(w http.ResponseWriter, r *http.Request, sess *session) {
 	if sess.secret == nil {
 		sess.secret = auth.NewTOTPSecret()
 	}
-	s.render(w, r, http.StatusOK, "enroll", page{Title: "enroll.title", Data: enrollData{Key: auth.TOTPSecretText(sess.secret), URI: auth.TOTPURI(sess.secret, "Hush "+s.c.Name(), sess.email)}})
+	s.render(w, r, http.StatusOK, "enroll", page{Title: "enroll.title", Data: enrollData{Key: auth.TOTPSecretText(sess.secret), URI: template.URL(auth.TOTPURI(sess.secret, "Hush "+s.c.Name(), sess.email))}})
 }
 
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -400,11 +426,12 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, sess *session) {
 			return
 		}
 		s.render(w, r, http.StatusBadRequest, "enroll", page{Title: "enroll.title", Error: "enroll.bad",
-			Data: enrollData{Key: auth.TOTPSecretText(sess.secret), URI: auth.TOTPURI(sess.secret, "Hush "+s.c.Name(), sess.email)}})
+			Data: enrollData{Key: auth.TOTPSecretText(sess.secret), URI: template.URL(auth.TOTPURI(sess.secret, "Hush "+s.c.Name(), sess.email))}})
 		return
 	}
 	clear(sess.secret)
 	sess.secret, sess.codes, sess.stage = nil, codes, stageCodes
+	s.sessions.dropUser(sess.actor.UserID, sess) // a new second factor: other sessions end
 	http.Redirect(w, r, "/signin/codes", http.StatusSeeOther)
 }
 

@@ -29,6 +29,7 @@ const (
 )
 
 type session struct {
+	mu       sync.Mutex // held through each sign-in step
 	id       string
 	stage    stage
 	actor    *hush.Actor
@@ -37,6 +38,13 @@ type session struct {
 	codes    []string // recovery codes to show once
 	created  time.Time
 	lastSeen time.Time
+}
+
+// stageNow reads the stage under the session's lock.
+func (s *session) stageNow() stage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stage
 }
 
 func (s *session) wipe() {
@@ -90,6 +98,19 @@ func (ss *sessions) drop(s *session) {
 	defer ss.mu.Unlock()
 	s.wipe()
 	delete(ss.m, s.id)
+}
+
+// dropUser ends every session of a user but keep (after a password or
+// second-factor change, or a deactivation).
+func (ss *sessions) dropUser(userID string, keep *session) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for id, s := range ss.m {
+		if s != keep && s.actor.UserID == userID {
+			s.wipe()
+			delete(ss.m, id)
+		}
+	}
 }
 
 // sweep wipes sessions that timed out.

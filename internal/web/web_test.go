@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +23,18 @@ import (
 	"github.com/hushepr/hush/internal/web"
 )
 
-const pw = "correct horse battery staple"
+const (
+	pw    = "correct horse battery staple"
+	newPW = "a passphrase of my own choosing"
+)
+
+// password returns a user's current password (it changes at first sign-in).
+func (e *env) password(email string) string {
+	if p, ok := e.pws[email]; ok {
+		return p
+	}
+	return pw
+}
 
 type env struct {
 	t    testing.TB
@@ -31,6 +44,7 @@ type env struct {
 	pid  string
 	now  time.Time
 	keys map[string][]byte // email -> TOTP secret once enrolled
+	pws  map[string]string // email -> password after the first sign-in
 }
 
 func newEnv(t testing.TB) *env {
@@ -65,7 +79,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, c: c, app: app, pid: p.ID, now: time.Now(), keys: map[string][]byte{}}
+	e := &env{t: t, c: c, app: app, pid: p.ID, now: time.Now(), keys: map[string][]byte{}, pws: map[string]string{}}
 	app.SetClock(func() time.Time { return e.now })
 	c.SetClock(func() time.Time { return e.now })
 	e.srv = httptest.NewTLSServer(app)
@@ -143,7 +157,7 @@ var codeRE = regexp.MustCompile(`<code>([a-z2-7]{5}-[a-z2-7]{5})</code>`)
 // signIn signs a user in, enrolling TOTP the first time.
 func (b *browser) signIn(email string) []string {
 	b.e.t.Helper()
-	p := b.post("/signin", url.Values{"email": {email}, "password": {pw}})
+	p := b.post("/signin", url.Values{"email": {email}, "password": {b.e.password(email)}})
 	var codes []string
 	switch p.url {
 	case "/signin/enroll":
@@ -169,7 +183,11 @@ func (b *browser) signIn(email string) []string {
 	}
 	if p.url == "/signin/password" {
 		// First sign-in: choose a new password (and get a new key pair).
-		p = b.post("/signin/password", url.Values{"password": {pw}, "again": {pw}})
+		if again := b.post("/signin/password", url.Values{"password": {pw}, "again": {pw}}); again.status != 400 {
+			b.e.t.Fatalf("the temporary password was accepted as the new one: %d", again.status)
+		}
+		p = b.post("/signin/password", url.Values{"password": {newPW}, "again": {newPW}})
+		b.e.pws[email] = newPW
 	}
 	if p.url != "/patients" || p.status != 200 {
 		b.e.t.Fatalf("signed in at %s (%d): %s", p.url, p.status, p.body)
@@ -206,12 +224,12 @@ func TestSignInEnrolMFAAndSignOut(t *testing.T) {
 	b2 := e.browser()
 	b2.signIn("maria@x.fi")
 	b3 := e.browser()
-	b3.post("/signin", url.Values{"email": {"maria@x.fi"}, "password": {pw}})
+	b3.post("/signin", url.Values{"email": {"maria@x.fi"}, "password": {e.password("maria@x.fi")}})
 	if p := b3.post("/signin/mfa", url.Values{"code": {codes[0]}}); p.url != "/patients" {
 		t.Fatalf("recovery code: %s", p.url)
 	}
 	b4 := e.browser()
-	b4.post("/signin", url.Values{"email": {"maria@x.fi"}, "password": {pw}})
+	b4.post("/signin", url.Values{"email": {"maria@x.fi"}, "password": {e.password("maria@x.fi")}})
 	if p := b4.post("/signin/mfa", url.Values{"code": {codes[0]}}); p.status != 401 {
 		t.Fatalf("spent recovery code: %d", p.status)
 	}
@@ -553,7 +571,7 @@ func TestProcessNotesPrivate(t *testing.T) {
 	b := e.browser()
 	b.signIn("maria@x.fi")
 	// Share the record with Juhani.
-	a, _ := e.c.SignIn(context.Background(), "maria@x.fi", []byte(pw))
+	a, _ := e.c.SignIn(context.Background(), "maria@x.fi", []byte(e.password("maria@x.fi")))
 	if _, err := e.c.SetCareTeam(hush.WithActor(context.Background(), a), e.pid, []string{maria.ID, juhani.ID}); err != nil {
 		t.Fatal(err)
 	}
@@ -635,5 +653,67 @@ func TestAdminPages(t *testing.T) {
 	admin.post("/admin/users/"+leena.ID+"/deactivate", nil)
 	if u, _ := e.c.UserByEmail(context.Background(), "leena@x.fi"); u.Active {
 		t.Fatal("not deactivated")
+	}
+}
+
+// TestSecondStepGuessing: a burst of parallel wrong codes on one pending
+// session gets at most the throttle's limit of checks; the session ends.
+func TestSecondStepGuessing(t *testing.T) {
+	e := newEnv(t)
+	e.browser().signIn("maria@x.fi") // enrolled
+	b := e.browser()
+	b.post("/signin", url.Values{"email": {"maria@x.fi"}, "password": {e.password("maria@x.fi")}})
+	var mu sync.Mutex
+	checked := 0
+	var wg sync.WaitGroup
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			p := b.post("/signin/mfa", url.Values{"code": {fmt.Sprintf("%06d", i)}})
+			if p.status == 401 {
+				mu.Lock()
+				checked++
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if checked > 5 {
+		t.Fatalf("%d codes checked in a burst, limit 5", checked)
+	}
+}
+
+// TestStaleEnrolmentCannotHijack: someone who opened the enrolment page
+// with the temporary password cannot replace the second factor the user
+// then enrolled; their session ends when the user enrols.
+func TestStaleEnrolmentCannotHijack(t *testing.T) {
+	e := newEnv(t)
+	attacker := e.browser()
+	p := attacker.post("/signin", url.Values{"email": {"juhani@x.fi"}, "password": {pw}})
+	if p.url != "/signin/enroll" {
+		t.Fatalf("attacker at %s", p.url)
+	}
+	secret, _ := auth.TOTPSecretFromText(keyRE.FindStringSubmatch(p.body)[1])
+	e.browser().signIn("juhani@x.fi") // the real user enrols and changes the password
+	p = attacker.post("/signin/enroll", url.Values{"code": {auth.TOTPCode(secret, auth.StepAt(e.now))}})
+	if p.url == "/signin/codes" || p.url == "/patients" || p.url == "/signin/password" {
+		t.Fatalf("a stale enrolment went through: %s", p.url)
+	}
+	// The user's own second factor still works.
+	e.browser().signIn("juhani@x.fi")
+}
+
+// TestDeactivationEndsWebSessions: a deactivated account's open session
+// stops working at its next request.
+func TestDeactivationEndsWebSessions(t *testing.T) {
+	e := newEnv(t)
+	desk := e.browser()
+	desk.signIn("desk@x.fi")
+	if err := e.c.DeactivateUser(context.Background(), "desk@x.fi"); err != nil {
+		t.Fatal(err)
+	}
+	if p := desk.get("/patients?q=virt"); p.url != "/signin" || strings.Contains(p.body, "Virtanen") {
+		t.Fatalf("deactivated session: %s", p.url)
 	}
 }
