@@ -227,12 +227,11 @@ func decodeError(err error) error {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return hush.Errorf(hush.EINVALID, "the body is empty or cut short")
 	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		name = strings.Trim(name, `"`)
-		if safeField.MatchString(name) {
-			return hush.Errorf(hush.EINVALID, "unknown field %s", name)
-		}
-		return hush.Errorf(hush.EINVALID, "the body has an unknown field")
+	if strings.Contains(err.Error(), "unknown field") {
+		// The field's name is the sender's text (it could be a name or an
+		// identity code), so it is not repeated, not even to the sender:
+		// messages also reach the server log.
+		return hush.Errorf(hush.EINVALID, "the body has an unknown field (one this resource does not have or Hush does not support)")
 	}
 	return hush.Wrap(hush.EINVALID, "the body is not a valid resource", nil)
 }

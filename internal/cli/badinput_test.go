@@ -59,7 +59,7 @@ func TestBadInput(t *testing.T) {
 		{"oversize body", "a@test.hush", "POST", "/fhir/R4/Patient", `{"resourceType":"Patient","name":[{"family":"` + big + `"}]}`, "", 413, "over"},
 		{"wrong type", "a@test.hush", "POST", "/fhir/R4/Patient", `{"resourceType":"Patient","name":[{"family":"` + marker + `"}],"birthDate":19900101}`, "", 400, "birthDate"},
 		{"wrong resourceType", "a@test.hush", "POST", "/fhir/R4/Patient", `{"resourceType":"Observation"}`, "", 400, "resourceType"},
-		{"unknown field", "a@test.hush", "POST", "/fhir/R4/Patient", `{"resourceType":"Patient","nmae":[{"family":"` + marker + `"}]}`, "", 400, "unknown field nmae"},
+		{"unknown field", "a@test.hush", "POST", "/fhir/R4/Patient", `{"resourceType":"Patient","nmae":[{"family":"` + marker + `"}]}`, "", 400, "unknown field"},
 		{"invalid HETU", "a@test.hush", "POST", "/fhir/R4/Patient", badHETU, "", 400, "check character"},
 		{"form post", "a@test.hush", "POST", "/fhir/R4/Patient", "name=" + marker, "application/x-www-form-urlencoded", 415, "fhir+json"},
 		{"unknown patient", "a@test.hush", "GET", "/fhir/R4/Patient/0123456789abcdef0123456789abcdef", nil, "", 404, "not found"},
