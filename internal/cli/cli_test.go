@@ -152,3 +152,19 @@ func TestInitWithGivenCertificate(t *testing.T) {
 		t.Fatalf("stored certificate differs: %v", err)
 	}
 }
+
+// TestDemoData: the demo's clinic has what the README promises — staff,
+// 50 patients, a few hundred notes, today's appointments and measures —
+// and its audit log verifies.
+func TestDemoData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("demo build")
+	}
+	out, err := cli.BuildDemoForTest(context.Background(), t.TempDir(), 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Patients != 50 || out.Notes < 200 || out.Appointments < 6 || out.Measures < 9 || !out.AuditVerified {
+		t.Fatalf("demo: %+v", out)
+	}
+}

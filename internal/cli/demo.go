@@ -16,6 +16,7 @@ import (
 	"github.com/hushepr/hush/internal/clinic"
 	"github.com/hushepr/hush/internal/hetu"
 	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/measures"
 )
 
 func runDemo(ctx context.Context, env Env, args []string) error {
@@ -42,7 +43,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer d.cl.Close()
-	d.print(env.Stdout, *addr)
+	d.print(env.Stdout, *addr, *adminAddr)
 	cert, err := storedCert(ctx, d.cl)
 	if err != nil {
 		return err
@@ -218,6 +219,10 @@ func buildDemo(ctx context.Context, env Env, dir string, nPatients int) (*demo, 
 			}
 		}
 	}
+	if err := demoDay(ctx, cl, clinicians, d); err != nil {
+		cl.Close()
+		return nil, err
+	}
 	for i := range d.logins {
 		t, err := cl.CreateToken(ctx, d.logins[i].email, []byte(d.logins[i].password), 24*time.Hour)
 		if err != nil {
@@ -229,16 +234,64 @@ func buildDemo(ctx context.Context, env Env, dir string, nPatients int) (*demo, 
 	return d, nil
 }
 
-func (d *demo) print(w io.Writer, addr string) {
+func (d *demo) print(w io.Writer, addr, adminAddr string) {
 	fmt.Fprintf(w, "Hush demo: a throw-away clinic with made-up people (%d notes). Nothing here is real.\n\n", d.notes)
 	for _, l := range d.logins {
 		fmt.Fprintf(w, "  %-9s %-22s %-20s password %s\n            token %s\n", l.role, l.name, l.email, l.password, l.token)
 	}
 	fmt.Fprintf(w, "\nIn a browser: https://%s/ (the clinic web app; the certificate is self-signed, so accept the warning).\n", addr)
-	fmt.Fprintf(w, "The first sign-in asks for an authenticator app and a new password. Admin pages: https://127.0.0.1:8444/admin/users\n")
+	fmt.Fprintf(w, "The first sign-in asks for an authenticator app and a new password. Admin pages: https://%s/admin/users\n", adminAddr)
 	fmt.Fprintf(w, "\nThe FHIR API (hence curl -k):\n")
 	fmt.Fprintf(w, "  curl -k -H 'Authorization: Bearer %s' 'https://%s/fhir/R4/DocumentReference?patient=%s'\n", d.logins[1].token, addr, d.aPatientID)
 	fmt.Fprintf(w, "  curl -k -H 'Authorization: Bearer %s' 'https://%s/fhir/R4/Patient?name=vir'\n\n", d.logins[4].token, addr)
 }
 
 var _ = flag.ErrHelp
+
+// demoDay gives the demo a working day: appointments today and tomorrow for
+// each clinician (booked by reception), a few questionnaire results and
+// diagnoses, so that every page has something to show.
+func demoDay(ctx context.Context, cl *clinic.Clinic, clinicians []*hush.Actor, d *demo) error {
+	desk, err := cl.UserByEmail(ctx, "reception@demo.hush")
+	if err != nil {
+		return err
+	}
+	dctx := hush.WithActor(ctx, &hush.Actor{UserID: desk.ID, Role: hush.RoleReception})
+	now := time.Now().In(clinic.Helsinki)
+	for ci, a := range clinicians {
+		actx := hush.WithActor(ctx, a)
+		mine, err := cl.MyPatients(actx)
+		if err != nil {
+			return err
+		}
+		for j, p := range mine {
+			if j >= 6 {
+				break
+			}
+			day := now.AddDate(0, 0, j/3)
+			start := time.Date(day.Year(), day.Month(), day.Day(), 9+(j%3)*2+ci%2, 0, 0, 0, clinic.Helsinki)
+			if _, err := cl.BookAppointment(dctx, p.ID, a.UserID, start, 45*time.Minute); err != nil && hush.ErrorCode(err) != hush.ECONFLICT {
+				return err
+			}
+			if j < 3 {
+				for _, total := range []int{16 - j, 12 - j, 9 - j} {
+					answers := []int{2, 2, 2, 2, 2, 2, 2, 2, 0}
+					sum := 16
+					for q := 0; sum > total; q = (q + 1) % 8 {
+						if answers[q] > 0 {
+							answers[q]--
+							sum--
+						}
+					}
+					if _, err := cl.AddMeasure(actx, p.ID, measures.PHQ9, answers); err != nil {
+						return err
+					}
+				}
+				if _, err := cl.AddDiagnosis(actx, p.ID, "F32.1", "Moderate depressive episode", false); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
