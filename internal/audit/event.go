@@ -31,6 +31,7 @@ import (
 // Actions. Reads end in .read or .list; writes name what changed.
 const (
 	ActPatientCreate     = "patient.create"
+	ActPatientUpdate     = "patient.update"
 	ActPatientRead       = "patient.read"
 	ActPatientList       = "patient.list" // a search result listed the patient
 	ActChartRead         = "chart.read"

@@ -750,3 +750,46 @@ func TestChangePasswordRotatesKey(t *testing.T) {
 		t.Fatal("the old key still opens the record")
 	}
 }
+
+// TestUpdatePatient: a corrected directory entry reaches every process's
+// in-memory directory; the old entry is kept; identity codes stay unique.
+func TestUpdatePatient(t *testing.T) {
+	e := newEnv(t)
+	desk := e.user("desk@x.fi", hush.RoleReception)
+	doc := e.user("doc@x.fi", hush.RoleClinician)
+	p, _ := e.c.CreatePatient(as(desk), hush.Patient{Family: "Virtanen", Given: []string{"Aino"}, BirthDate: "1990-01-01",
+		Telecom: []hush.ContactPoint{{System: "phone", Value: "+358 40 111 1111"}}}, []string{doc.UserID})
+	other, err := Open(e.ctx, e.dir, e.kek) // a second process on the same data
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	p.Telecom = []hush.ContactPoint{{System: "phone", Value: "+358 40 222 2222"}}
+	p.Family = "Virtanen-Laine"
+	if _, err := e.c.UpdatePatient(as(desk), p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := other.Patient(as(desk), p.ID)
+	if err != nil || got.Telecom[0].Value != "+358 40 222 2222" || got.Family != "Virtanen-Laine" {
+		t.Fatalf("other process sees %+v %v", got, err)
+	}
+	if res, _ := other.SearchPatients(as(desk), PatientQuery{Name: "laine"}); len(res) != 1 {
+		t.Fatalf("search after update: %d", len(res))
+	}
+	q, _ := e.c.CreatePatient(as(desk), hush.Patient{Family: "Korhonen", HETU: "131052-308T"}, []string{doc.UserID})
+	p.HETU = "131052-308T"
+	p.BirthDate = ""
+	if _, err := e.c.UpdatePatient(as(desk), p); hush.ErrorCode(err) != hush.ECONFLICT {
+		t.Fatalf("duplicate identity code: %v", err)
+	}
+	_ = q
+	var n int
+	e.c.db.Read(e.ctx, func(tx *store.Tx) error {
+		ch, _ := tx.DirectoryChangesAfter(0)
+		n = len(ch)
+		return nil
+	})
+	if n != 3 {
+		t.Fatalf("%d directory changes, want 3", n)
+	}
+}

@@ -207,6 +207,48 @@ func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians [
 	return p, nil
 }
 
+// UpdatePatient corrects a patient's directory entry (names, identity code,
+// birth date, contacts, guardians). The previous entry is kept, sealed.
+func (c *Clinic) UpdatePatient(ctx context.Context, p hush.Patient) (hush.Patient, error) {
+	a, err := staff(ctx)
+	if err != nil {
+		return hush.Patient{}, err
+	}
+	if a.Role == hush.RoleAuditor {
+		return hush.Patient{}, hush.Errorf(hush.EFORBIDDEN, "auditors do not change patient details")
+	}
+	if err := ValidatePatient(&p, c.now()); err != nil {
+		return hush.Patient{}, err
+	}
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		cur, err := tx.PatientByID(p.ID)
+		if err != nil {
+			return err
+		}
+		p.CreatedAt = time.UnixMilli(cur.CreatedAt).UTC()
+		var idx []byte
+		if p.HETU != "" {
+			idx = c.hetuIndex(p.HETU)
+			if other, err := tx.PatientByHetuIndex(idx); err == nil && other.ID != p.ID {
+				return hush.Errorf(hush.ECONFLICT, "a patient with this identity code is already registered")
+			}
+		}
+		dir, _ := json.Marshal(p)
+		sealed := c.dirKey.Seal(dir, patientAD(p.ID))
+		clear(dir)
+		if err := tx.UpdatePatientDirectory(p.ID, idx, sealed, a.UserID, c.millis()); err != nil {
+			return err
+		}
+		_, err = c.audit.AppendTx(tx, c.event(ctx, audit.ActPatientUpdate, p.ID, "", nil))
+		return err
+	})
+	if err != nil {
+		return hush.Patient{}, c.logDenied(ctx, err, c.event(ctx, audit.ActPatientUpdate, p.ID, "", err))
+	}
+	c.dir.refresh(ctx)
+	return p, nil
+}
+
 // newEpoch stores a record epoch and grants its seed to each clinician and
 // to the recovery key.
 func (c *Clinic) newEpoch(tx *store.Tx, patientID string, epoch int, seed *seal.RecordSeed, clinicians []string, now int64) error {
@@ -268,9 +310,7 @@ func (c *Clinic) patient(ctx context.Context, a *hush.Actor, id string) (hush.Pa
 			return hush.Patient{}, errStaffOnly
 		}
 	}
-	if p, ok := c.dir.get(id); ok {
-		return p, nil
-	}
+	// One cheap query: picks up entries another process added or changed.
 	if err := c.dir.refresh(ctx); err != nil {
 		return hush.Patient{}, err
 	}
@@ -376,28 +416,47 @@ func (d *directory) get(id string) (hush.Patient, bool) {
 	return p, ok
 }
 
+// refresh loads the entries inserted or changed since the last refresh (by
+// this or another process), following the numbered directory changes.
 func (d *directory) refresh(ctx context.Context) error {
 	d.mu.RLock()
 	seq := d.seq
 	d.mu.RUnlock()
 	var rows []store.PatientRow
+	var last int64
 	err := d.c.db.Read(ctx, func(tx *store.Tx) error {
-		max, err := tx.MaxPatientSeq()
+		max, err := tx.MaxDirectorySeq()
 		if err != nil || max <= seq {
 			return err
 		}
-		rows, err = tx.PatientsAfter(seq)
-		return err
+		changes, err := tx.DirectoryChangesAfter(seq)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, ch := range changes {
+			last = ch.Seq
+			if seen[ch.PatientID] {
+				continue
+			}
+			seen[ch.PatientID] = true
+			r, err := tx.PatientByID(ch.PatientID)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, r)
+		}
+		return nil
 	})
 	if err != nil || len(rows) == 0 {
 		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if last <= d.seq {
+		return nil
+	}
 	for _, r := range rows {
-		if r.Seq <= d.seq {
-			continue
-		}
 		b, err := d.c.dirKey.Open(r.Directory, patientAD(r.ID))
 		if err != nil {
 			return hush.Wrap(hush.EINTERNAL, "a patient directory entry does not open", err)
@@ -410,8 +469,8 @@ func (d *directory) refresh(ctx context.Context) error {
 		p.ID = r.ID
 		p.CreatedAt = time.UnixMilli(r.CreatedAt).UTC()
 		d.byID[r.ID] = p
-		d.seq = r.Seq
 	}
+	d.seq = last
 	return nil
 }
 

@@ -215,8 +215,46 @@ func scanPatient(s scanner) (PatientRow, error) {
 
 // InsertPatient adds a patient. ECONFLICT if the identity code is taken.
 func (t *Tx) InsertPatient(p PatientRow) error {
-	return t.exec(`INSERT INTO patients (id, hetu_index, directory, created_at, created_by) VALUES (?,?,?,?,?)`,
-		p.ID, p.HetuIndex, p.Directory, p.CreatedAt, p.CreatedBy)
+	if err := t.exec(`INSERT INTO patients (id, hetu_index, directory, created_at, created_by) VALUES (?,?,?,?,?)`,
+		p.ID, p.HetuIndex, p.Directory, p.CreatedAt, p.CreatedBy); err != nil {
+		return err
+	}
+	return t.exec(`INSERT INTO directory_changes (patient_id) VALUES (?)`, p.ID)
+}
+
+// UpdatePatientDirectory replaces a patient's sealed directory entry (and
+// identity-code index), keeping the previous entry in the history.
+func (t *Tx) UpdatePatientDirectory(id string, hetuIndex, directory []byte, by string, at int64) error {
+	if err := t.exec(`INSERT INTO patient_directory_history (patient_id, directory, replaced_at, replaced_by)
+		SELECT id, directory, ?, ? FROM patients WHERE id = ?`, at, by, id); err != nil {
+		return err
+	}
+	if err := t.exec(`UPDATE patients SET directory = ?, hetu_index = ? WHERE id = ?`, directory, hetuIndex, id); err != nil {
+		return err
+	}
+	return t.exec(`INSERT INTO directory_changes (patient_id) VALUES (?)`, id)
+}
+
+// DirectoryChange is one numbered insert or change of a directory entry.
+type DirectoryChange struct {
+	Seq       int64
+	PatientID string
+}
+
+// DirectoryChangesAfter returns the changes numbered after seq, in order.
+func (t *Tx) DirectoryChangesAfter(seq int64) ([]DirectoryChange, error) {
+	return queryAll(t, func(s scanner) (DirectoryChange, error) {
+		var c DirectoryChange
+		err := s.Scan(&c.Seq, &c.PatientID)
+		return c, err
+	}, `SELECT seq, patient_id FROM directory_changes WHERE seq > ? ORDER BY seq`, seq)
+}
+
+// MaxDirectorySeq returns the newest change number, 0 if none.
+func (t *Tx) MaxDirectorySeq() (int64, error) {
+	var n sql.NullInt64
+	err := t.tx.QueryRow(`SELECT max(seq) FROM directory_changes`).Scan(&n)
+	return n.Int64, err
 }
 
 // PatientByID returns a patient.

@@ -10,6 +10,8 @@ import (
 var catalog = map[string]map[string]string{
 	"en": {
 		"app.name":                "Hush",
+		"reg.edit":                "Edit details",
+		"reg.save":                "Save",
 		"admin.users":             "Users",
 		"admin.careteam":          "Care teams",
 		"admin.audit":             "Audit log",
@@ -177,6 +179,8 @@ var catalog = map[string]map[string]string{
 	},
 	"fi": {
 		"app.name":                "Hush",
+		"reg.edit":                "Muokkaa tietoja",
+		"reg.save":                "Tallenna",
 		"admin.users":             "Käyttäjät",
 		"admin.careteam":          "Hoitotiimit",
 		"admin.audit":             "Lokitiedot",

@@ -8,6 +8,7 @@ import (
 )
 
 type registerForm struct {
+	PatientID  string // set when editing an existing patient
 	Clinicians []hush.User
 	Clinician  string
 	Family     string
@@ -38,18 +39,7 @@ func canRegister(r hush.Role) bool {
 // is granted to that clinician and the recovery key, and to no one else.
 func (s *Server) register(w http.ResponseWriter, r *http.Request, sess *session) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	f := registerForm{Clinician: r.PostFormValue("clinician"), Family: r.PostFormValue("family"), Given: r.PostFormValue("given"),
-		HETU: r.PostFormValue("hetu"), BirthDate: r.PostFormValue("birthDate"), Phone: r.PostFormValue("phone"), Email: r.PostFormValue("email")}
-	p := hush.Patient{Family: f.Family, HETU: strings.TrimSpace(f.HETU), BirthDate: strings.TrimSpace(f.BirthDate)}
-	if g := strings.Fields(f.Given); len(g) > 0 {
-		p.Given = g
-	}
-	if v := strings.TrimSpace(f.Phone); v != "" {
-		p.Telecom = append(p.Telecom, hush.ContactPoint{System: "phone", Value: v, Use: "mobile"})
-	}
-	if v := strings.TrimSpace(f.Email); v != "" {
-		p.Telecom = append(p.Telecom, hush.ContactPoint{System: "email", Value: v})
-	}
+	f, p := formPatient(r)
 	var team []string
 	if f.Clinician != "" {
 		team = []string{f.Clinician}
@@ -68,4 +58,69 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, sess *session)
 		return
 	}
 	http.Redirect(w, r, "/patients/"+created.ID, http.StatusSeeOther)
+}
+
+// formPatient reads the patient fields of the register/edit form.
+func formPatient(r *http.Request) (registerForm, hush.Patient) {
+	f := registerForm{Clinician: r.PostFormValue("clinician"), Family: r.PostFormValue("family"), Given: r.PostFormValue("given"),
+		HETU: r.PostFormValue("hetu"), BirthDate: r.PostFormValue("birthDate"), Phone: r.PostFormValue("phone"), Email: r.PostFormValue("email")}
+	p := hush.Patient{Family: f.Family, HETU: strings.TrimSpace(f.HETU), BirthDate: strings.TrimSpace(f.BirthDate)}
+	if g := strings.Fields(f.Given); len(g) > 0 {
+		p.Given = g
+	}
+	if v := strings.TrimSpace(f.Phone); v != "" {
+		p.Telecom = append(p.Telecom, hush.ContactPoint{System: "phone", Value: v, Use: "mobile"})
+	}
+	if v := strings.TrimSpace(f.Email); v != "" {
+		p.Telecom = append(p.Telecom, hush.ContactPoint{System: "email", Value: v})
+	}
+	return f, p
+}
+
+func (s *Server) editPatientPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	if !canRegister(sess.actor.Role) {
+		s.error(w, r, http.StatusForbidden, "error.forbidden")
+		return
+	}
+	p, err := s.c.Patient(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f := registerForm{PatientID: p.ID, Family: p.Family, Given: strings.Join(p.Given, " "), HETU: p.HETU, BirthDate: p.BirthDate}
+	for _, t := range p.Telecom {
+		switch t.System {
+		case "phone":
+			f.Phone = t.Value
+		case "email":
+			f.Email = t.Value
+		}
+	}
+	s.render(w, r, http.StatusOK, "register", page{Title: "reg.edit", User: s.user(r, sess), Data: f, Active: "patients"})
+}
+
+// updatePatient saves corrected details; guardians and other contacts the
+// form does not show are kept.
+func (s *Server) updatePatient(w http.ResponseWriter, r *http.Request, sess *session) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	id := r.PathValue("id")
+	cur, err := s.c.Patient(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f, p := formPatient(r)
+	p.ID, p.Gender, p.Guardians = id, cur.Gender, cur.Guardians
+	if _, err := s.c.UpdatePatient(r.Context(), p); err != nil {
+		switch hush.ErrorCode(err) {
+		case hush.EINVALID, hush.ECONFLICT:
+			f.PatientID = id
+			s.render(w, r, http.StatusBadRequest, "register", page{Title: "reg.edit", User: s.user(r, sess), Data: f, Active: "patients",
+				Error: "reg.invalid", Detail: hush.ErrorMessage(err)})
+		default:
+			s.fail(w, r, err)
+		}
+		return
+	}
+	http.Redirect(w, r, "/patients/"+id, http.StatusSeeOther)
 }

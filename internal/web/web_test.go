@@ -717,3 +717,20 @@ func TestDeactivationEndsWebSessions(t *testing.T) {
 		t.Fatalf("deactivated session: %s", p.url)
 	}
 }
+
+func TestReceptionEditsContactDetails(t *testing.T) {
+	e := newEnv(t)
+	desk := e.browser()
+	desk.signIn("desk@x.fi")
+	form := desk.get("/patients/" + e.pid + "/edit")
+	if !strings.Contains(form.body, `value="Virtanen"`) {
+		t.Fatalf("edit form: %s", form.body)
+	}
+	p := desk.post("/patients/"+e.pid, url.Values{"family": {"Virtanen"}, "given": {"Aino"}, "birthDate": {"1990-02-03"}, "phone": {"+358 50 765 4321"}})
+	if !strings.Contains(p.body, "358 50 765 4321") {
+		t.Fatalf("after saving: %s", p.body)
+	}
+	if p := desk.post("/patients/"+e.pid, url.Values{"family": {"Virtanen"}, "birthDate": {"1990-02-03"}, "phone": {"call me"}}); p.status != 400 || !strings.Contains(p.body, "phone") {
+		t.Fatalf("bad phone: %d", p.status)
+	}
+}
