@@ -16,13 +16,22 @@ import (
 	"github.com/hushepr/hush/internal/store"
 )
 
+// ItemMeta is what the store keeps in clear about a clinical item.
+type ItemMeta struct {
+	ID        string    `json:"-"`
+	PatientID string    `json:"-"`
+	AuthorID  string    `json:"-"`
+	CreatedAt time.Time `json:"-"`
+}
+
+func metaOf(r store.ItemRow) ItemMeta {
+	return ItemMeta{ID: r.ID, PatientID: r.PatientID, AuthorID: r.AuthorID, CreatedAt: time.UnixMilli(r.CreatedAt).UTC()}
+}
+
 // Measure is a scored questionnaire. Answers and scores are clinical
 // content, sealed like notes.
 type Measure struct {
-	ID         string
-	PatientID  string
-	AuthorID   string
-	CreatedAt  time.Time
+	ItemMeta
 	Instrument measures.Instrument `json:"instrument"`
 	Answers    []int               `json:"answers"`
 	Result     measures.Result     `json:"result"`
@@ -30,13 +39,10 @@ type Measure struct {
 
 // Diagnosis is an ICD-10 diagnosis, set or resolved.
 type Diagnosis struct {
-	ID        string
-	PatientID string
-	AuthorID  string
-	CreatedAt time.Time
-	Code      string `json:"code"`
-	Text      string `json:"text"`
-	Resolved  bool   `json:"resolved"`
+	ItemMeta
+	Code     string `json:"code"`
+	Text     string `json:"text"`
+	Resolved bool   `json:"resolved"`
 }
 
 func itemAD(r store.ItemRow) []byte {
@@ -127,20 +133,25 @@ func (c *Clinic) AddMeasure(ctx context.Context, patientID string, in measures.I
 	if err != nil {
 		return Measure{}, err
 	}
-	m.ID, m.PatientID, m.AuthorID, m.CreatedAt = row.ID, patientID, row.AuthorID, time.UnixMilli(row.CreatedAt).UTC()
+	m.ItemMeta = metaOf(row)
 	return m, nil
 }
 
 // Measures returns a patient's questionnaire results, oldest first.
 func (c *Clinic) Measures(ctx context.Context, patientID string) ([]Measure, error) {
-	var out []Measure
-	err := c.items(ctx, patientID, "measure", audit.ActMeasureRead, func(r store.ItemRow, b []byte) error {
-		var m Measure
-		if err := json.Unmarshal(b, &m); err != nil {
-			return internal("decode measure", err)
+	return readItems[Measure](ctx, c, patientID, "measure", audit.ActMeasureRead, func(m *Measure, meta ItemMeta) { m.ItemMeta = meta })
+}
+
+// readItems opens and decodes a patient's items of one kind.
+func readItems[T any](ctx context.Context, c *Clinic, patientID, kind, action string, setMeta func(*T, ItemMeta)) ([]T, error) {
+	var out []T
+	err := c.items(ctx, patientID, kind, action, func(r store.ItemRow, b []byte) error {
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			return internal("decode "+kind, err)
 		}
-		m.ID, m.PatientID, m.AuthorID, m.CreatedAt = r.ID, r.PatientID, r.AuthorID, time.UnixMilli(r.CreatedAt).UTC()
-		out = append(out, m)
+		setMeta(&v, metaOf(r))
+		out = append(out, v)
 		return nil
 	})
 	return out, err
@@ -165,23 +176,14 @@ func (c *Clinic) AddDiagnosis(ctx context.Context, patientID, code, text string,
 	if err != nil {
 		return Diagnosis{}, err
 	}
-	d.ID, d.PatientID, d.AuthorID, d.CreatedAt = row.ID, patientID, row.AuthorID, time.UnixMilli(row.CreatedAt).UTC()
+	d.ItemMeta = metaOf(row)
 	return d, nil
 }
 
 // Diagnoses returns the current diagnoses of a patient (the newest entry
 // per code, unless it resolved the code), oldest first.
 func (c *Clinic) Diagnoses(ctx context.Context, patientID string) ([]Diagnosis, error) {
-	var all []Diagnosis
-	err := c.items(ctx, patientID, "diagnosis", audit.ActDiagnosisRead, func(r store.ItemRow, b []byte) error {
-		var d Diagnosis
-		if err := json.Unmarshal(b, &d); err != nil {
-			return internal("decode diagnosis", err)
-		}
-		d.ID, d.PatientID, d.AuthorID, d.CreatedAt = r.ID, r.PatientID, r.AuthorID, time.UnixMilli(r.CreatedAt).UTC()
-		all = append(all, d)
-		return nil
-	})
+	all, err := readItems[Diagnosis](ctx, c, patientID, "diagnosis", audit.ActDiagnosisRead, func(d *Diagnosis, meta ItemMeta) { d.ItemMeta = meta })
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +248,7 @@ func (c *Clinic) ChartView(ctx context.Context, patientID string) (ChartView, er
 			if err := c.openItem(tx, a, r, &d); err != nil {
 				return err
 			}
-			d.ID, d.PatientID, d.AuthorID, d.CreatedAt = r.ID, r.PatientID, r.AuthorID, time.UnixMilli(r.CreatedAt).UTC()
+			d.ItemMeta = metaOf(r)
 			all = append(all, d)
 		}
 		v.Diagnoses = currentDiagnoses(all)
@@ -258,7 +260,7 @@ func (c *Clinic) ChartView(ctx context.Context, patientID string) (ChartView, er
 			if err := c.openItem(tx, a, r, &m); err != nil {
 				return err
 			}
-			m.ID, m.PatientID, m.AuthorID, m.CreatedAt = r.ID, r.PatientID, r.AuthorID, time.UnixMilli(r.CreatedAt).UTC()
+			m.ItemMeta = metaOf(r)
 			v.Measures = append(v.Measures, m)
 		}
 		return nil
