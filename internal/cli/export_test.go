@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"io"
+	"testing"
 	"time"
 
 	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/clinic"
+	"github.com/hushepr/hush/internal/hetu"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/store"
 )
@@ -60,4 +62,17 @@ func BuildDemoForTest(ctx context.Context, dir string, patients int) (DemoSummar
 	_, err = audit.Verify(ctx, d.cl.DB(), d.cl.AuditVerifierKey(), nil)
 	s.AuditVerified = err == nil
 	return s, nil
+}
+
+// TestDemoHETUIsTemporary: demo identity codes are valid and in the
+// temporary range, so none can be a real person's permanent code.
+func TestDemoHETUIsTemporary(t *testing.T) {
+	for _, birth := range []time.Time{time.Date(1955, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2004, 12, 31, 0, 0, 0, 0, time.UTC)} {
+		for i := 0; i < 50; i++ {
+			c, err := hetu.Parse(demoHETU(birth))
+			if err != nil || !c.Temporary() || !c.BirthDate().Equal(birth) {
+				t.Fatalf("demo code for %s: %v temporary=%v", birth.Format(time.DateOnly), err, c.Temporary())
+			}
+		}
+	}
 }
