@@ -734,3 +734,78 @@ func TestReceptionEditsContactDetails(t *testing.T) {
 		t.Fatalf("bad phone: %d", p.status)
 	}
 }
+
+var (
+	fieldRE = regexp.MustCompile(`<(input|select|textarea)\b([^>]*)>`)
+	idRE    = regexp.MustCompile(`\bid="([^"]+)"`)
+	typeRE  = regexp.MustCompile(`\btype="([^"]+)"`)
+)
+
+// checkPage applies the static accessibility and weight rules a page must
+// meet before axe-core runs on it in a browser: a language, one h1, a main
+// landmark, a label for every field, header cells with scope, and well
+// under 100 KB.
+func checkPage(t *testing.T, path string, p page) {
+	t.Helper()
+	if p.status != 200 {
+		t.Errorf("%s: status %d", path, p.status)
+		return
+	}
+	b := p.body
+	if !regexp.MustCompile(`<html lang="(en|fi)">`).MatchString(b) {
+		t.Errorf("%s: no lang", path)
+	}
+	if n := strings.Count(b, "<h1"); n != 1 {
+		t.Errorf("%s: %d h1 elements", path, n)
+	}
+	if !strings.Contains(b, `<main id="main">`) {
+		t.Errorf("%s: no main landmark", path)
+	}
+	for _, m := range fieldRE.FindAllStringSubmatch(b, -1) {
+		attrs := m[2]
+		if ty := typeRE.FindStringSubmatch(attrs); ty != nil && (ty[1] == "hidden" || ty[1] == "submit") {
+			continue
+		}
+		if strings.Contains(attrs, `type="radio"`) {
+			continue // inside a <label> in a fieldset with a legend
+		}
+		id := idRE.FindStringSubmatch(attrs)
+		if id == nil || !strings.Contains(b, `<label for="`+id[1]+`"`) {
+			t.Errorf("%s: a %s without a label: %s", path, m[1], m[0])
+		}
+	}
+	if strings.Contains(b, "<table") && !strings.Contains(b, `<th scope="col"`) {
+		t.Errorf("%s: a table without header cells", path)
+	}
+	if len(b) > 100<<10 {
+		t.Errorf("%s: %d bytes", path, len(b))
+	}
+}
+
+func TestPagesAccessibleAndLight(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	checkPage(t, "/signin", b.get("/signin"))
+	checkPage(t, "/signin?lang=fi", b.get("/signin?lang=fi"))
+	b.get("/signin?lang=en")
+	b.signIn("maria@x.fi")
+	b.post("/patients/"+e.pid+"/diagnoses", url.Values{"code": {"F32.1"}, "text": {"x"}, "action": {"set"}})
+	for _, path := range []string{"/", "/patients", "/patients?q=virt", "/patients/" + e.pid, "/patients/" + e.pid + "/notes/new",
+		"/patients/" + e.pid + "/measures/new?instrument=GAD-7", "/calendar", "/calendar?view=day", "/appointments/new?patient=" + e.pid,
+		"/patients/new", "/patients/" + e.pid + "/edit"} {
+		checkPage(t, path, b.get(path))
+	}
+	css := b.get("/static/style.css")
+	if css.status != 200 || len(css.body) > 10<<10 {
+		t.Errorf("stylesheet: %d, %d bytes", css.status, len(css.body))
+	}
+	adminApp, _ := web.NewAdmin(e.c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	adminApp.SetClock(func() time.Time { return e.now })
+	e.srv = httptest.NewTLSServer(adminApp)
+	defer e.srv.Close()
+	a := e.browser()
+	a.signIn("admin@x.fi")
+	for _, path := range []string{"/admin/users", "/admin/careteam?patient=" + e.pid, "/admin/audit"} {
+		checkPage(t, path, a.get(path))
+	}
+}
