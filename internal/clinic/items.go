@@ -85,41 +85,66 @@ func (c *Clinic) addItem(ctx context.Context, patientID, kind, action string, bo
 	return row, c.logDenied(ctx, err, c.event(ctx, action, patientID, "", err))
 }
 
-// items opens a patient's items of one kind (audited as one read).
-func (c *Clinic) items(ctx context.Context, patientID, kind, action string, each func(store.ItemRow, []byte) error) error {
+// setMeta is implemented by every clinical item (through ItemMeta).
+func (m *ItemMeta) setMeta(v ItemMeta) { *m = v }
+
+// itemPtr is a pointer to a clinical item type.
+type itemPtr[T any] interface {
+	*T
+	setMeta(ItemMeta)
+}
+
+// txItems opens and decodes a patient's items of one kind inside a read
+// transaction, with the actor's own grant.
+func txItems[T any, P itemPtr[T]](c *Clinic, tx *store.Tx, a *hush.Actor, patientID, kind string) ([]T, error) {
+	rows, err := tx.Items(patientID, kind)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(rows))
+	for _, r := range rows {
+		s, err := c.seed(tx, a, r.PatientID, r.Epoch)
+		if err != nil {
+			return nil, err
+		}
+		k := s.ContentKey()
+		s.Wipe()
+		b, err := k.Open(r.Body, itemAD(r))
+		k.Wipe()
+		if err != nil {
+			return nil, hush.Wrap(hush.EINTERNAL, "a clinical item does not open: it was altered or moved", err)
+		}
+		var v T
+		err = json.Unmarshal(b, &v)
+		clear(b)
+		if err != nil {
+			return nil, internal("decode "+kind, err)
+		}
+		P(&v).setMeta(metaOf(r))
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// readItems reads a patient's items of one kind for a care-team clinician,
+// audited as one read.
+func readItems[T any, P itemPtr[T]](ctx context.Context, c *Clinic, patientID, kind, action string) ([]T, error) {
 	a, err := actor(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var out []T
 	err = c.db.Read(ctx, func(tx *store.Tx) error {
 		if err := c.clinician(tx, a, patientID); err != nil {
 			return err
 		}
-		rows, err := tx.Items(patientID, kind)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			s, err := c.seed(tx, a, patientID, r.Epoch)
-			if err != nil {
-				return err
-			}
-			k := s.ContentKey()
-			s.Wipe()
-			b, err := k.Open(r.Body, itemAD(r))
-			k.Wipe()
-			if err != nil {
-				return hush.Wrap(hush.EINTERNAL, "a clinical item does not open: it was altered or moved", err)
-			}
-			err = each(r, b)
-			clear(b)
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		out, err = txItems[T, P](c, tx, a, patientID, kind)
+		return err
 	})
-	return c.logRead(ctx, err, c.event(ctx, action, patientID, "", err))
+	if err := c.logRead(ctx, err, c.event(ctx, action, patientID, "", err)); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // AddMeasure scores a questionnaire and stores it in the record.
@@ -139,22 +164,7 @@ func (c *Clinic) AddMeasure(ctx context.Context, patientID string, in measures.I
 
 // Measures returns a patient's questionnaire results, oldest first.
 func (c *Clinic) Measures(ctx context.Context, patientID string) ([]Measure, error) {
-	return readItems[Measure](ctx, c, patientID, "measure", audit.ActMeasureRead, func(m *Measure, meta ItemMeta) { m.ItemMeta = meta })
-}
-
-// readItems opens and decodes a patient's items of one kind.
-func readItems[T any](ctx context.Context, c *Clinic, patientID, kind, action string, setMeta func(*T, ItemMeta)) ([]T, error) {
-	var out []T
-	err := c.items(ctx, patientID, kind, action, func(r store.ItemRow, b []byte) error {
-		var v T
-		if err := json.Unmarshal(b, &v); err != nil {
-			return internal("decode "+kind, err)
-		}
-		setMeta(&v, metaOf(r))
-		out = append(out, v)
-		return nil
-	})
-	return out, err
+	return readItems[Measure](ctx, c, patientID, "measure", audit.ActMeasureRead)
 }
 
 // icd10 is the shape of an ICD-10 code: a letter, two digits, and an
@@ -183,7 +193,7 @@ func (c *Clinic) AddDiagnosis(ctx context.Context, patientID, code, text string,
 // Diagnoses returns the current diagnoses of a patient (the newest entry
 // per code, unless it resolved the code), oldest first.
 func (c *Clinic) Diagnoses(ctx context.Context, patientID string) ([]Diagnosis, error) {
-	all, err := readItems[Diagnosis](ctx, c, patientID, "diagnosis", audit.ActDiagnosisRead, func(d *Diagnosis, meta ItemMeta) { d.ItemMeta = meta })
+	all, err := readItems[Diagnosis](ctx, c, patientID, "diagnosis", audit.ActDiagnosisRead)
 	if err != nil {
 		return nil, err
 	}
@@ -227,67 +237,21 @@ func (c *Clinic) ChartView(ctx context.Context, patientID string) (ChartView, er
 			return err
 		}
 		v.Clinical = true
-		rows, err := tx.NotesOf(patientID)
-		if err != nil {
+		if v.Notes, err = c.chartNotes(tx, a, patientID); err != nil {
 			return err
 		}
-		for _, r := range rows {
-			n, err := c.openNote(tx, a, r)
-			if err != nil {
-				return err
-			}
-			v.Notes = append(v.Notes, n)
-		}
-		items, err := tx.Items(patientID, "diagnosis")
+		all, err := txItems[Diagnosis](c, tx, a, patientID, "diagnosis")
 		if err != nil {
 			return err
-		}
-		var all []Diagnosis
-		for _, r := range items {
-			var d Diagnosis
-			if err := c.openItem(tx, a, r, &d); err != nil {
-				return err
-			}
-			d.ItemMeta = metaOf(r)
-			all = append(all, d)
 		}
 		v.Diagnoses = currentDiagnoses(all)
-		if items, err = tx.Items(patientID, "measure"); err != nil {
-			return err
-		}
-		for _, r := range items {
-			var m Measure
-			if err := c.openItem(tx, a, r, &m); err != nil {
-				return err
-			}
-			m.ItemMeta = metaOf(r)
-			v.Measures = append(v.Measures, m)
-		}
-		return nil
+		v.Measures, err = txItems[Measure](c, tx, a, patientID, "measure")
+		return err
 	})
 	if err := c.logRead(ctx, err, c.event(ctx, action, patientID, "", err)); err != nil {
 		return ChartView{}, err
 	}
 	return v, nil
-}
-
-func (c *Clinic) openItem(tx *store.Tx, a *hush.Actor, r store.ItemRow, into any) error {
-	s, err := c.seed(tx, a, r.PatientID, r.Epoch)
-	if err != nil {
-		return err
-	}
-	k := s.ContentKey()
-	s.Wipe()
-	b, err := k.Open(r.Body, itemAD(r))
-	k.Wipe()
-	if err != nil {
-		return hush.Wrap(hush.EINTERNAL, "a clinical item does not open: it was altered or moved", err)
-	}
-	defer clear(b)
-	if err := json.Unmarshal(b, into); err != nil {
-		return internal("decode clinical item", err)
-	}
-	return nil
 }
 
 // currentDiagnoses keeps the newest entry per code unless it resolved it.

@@ -244,22 +244,28 @@ func (c *Clinic) Chart(ctx context.Context, patientID string) ([]hush.Note, erro
 		if err := c.clinician(tx, a, patientID); err != nil {
 			return err
 		}
-		rows, err := tx.NotesOf(patientID)
-		if err != nil {
-			return err
-		}
-		out = make([]hush.Note, 0, len(rows))
-		for _, r := range rows {
-			n, err := c.openNote(tx, a, r)
-			if err != nil {
-				return err
-			}
-			out = append(out, n)
-		}
-		return nil
+		out, err = c.chartNotes(tx, a, patientID)
+		return err
 	})
 	if err := c.logRead(ctx, err, c.event(ctx, audit.ActChartRead, patientID, "", err)); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// chartNotes opens the newest version of every note of a patient.
+func (c *Clinic) chartNotes(tx *store.Tx, a *hush.Actor, patientID string) ([]hush.Note, error) {
+	rows, err := tx.NotesOf(patientID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]hush.Note, 0, len(rows))
+	for _, r := range rows {
+		n, err := c.openNote(tx, a, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
 	}
 	return out, nil
 }

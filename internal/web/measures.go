@@ -19,13 +19,8 @@ type measureForm struct {
 }
 
 func (s *Server) newMeasurePage(w http.ResponseWriter, r *http.Request, sess *session) {
-	p, err := s.c.Patient(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if sess.actor.Role != hush.RoleClinician {
-		s.error(w, r, http.StatusForbidden, "error.forbidden")
+	p, ok := s.clinicianPatient(w, r, sess)
+	if !ok {
 		return
 	}
 	in, err := measures.ParseInstrument(r.URL.Query().Get("instrument"))

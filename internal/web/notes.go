@@ -36,15 +36,24 @@ type noteForm struct {
 
 var kinds = []hush.NoteKind{hush.KindSOAP, hush.KindDAP, hush.KindBIRP, hush.KindFree}
 
-func (s *Server) newNotePage(w http.ResponseWriter, r *http.Request, sess *session) {
-	id := r.PathValue("id")
-	p, err := s.c.Patient(r.Context(), id)
+// clinicianPatient loads the patient of a page that only clinicians use (a
+// new note, a questionnaire), answering the request itself when it can't.
+func (s *Server) clinicianPatient(w http.ResponseWriter, r *http.Request, sess *session) (hush.Patient, bool) {
+	p, err := s.c.Patient(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return p, false
 	}
 	if sess.actor.Role != hush.RoleClinician {
 		s.error(w, r, http.StatusForbidden, "error.forbidden")
+		return p, false
+	}
+	return p, true
+}
+
+func (s *Server) newNotePage(w http.ResponseWriter, r *http.Request, sess *session) {
+	p, ok := s.clinicianPatient(w, r, sess)
+	if !ok {
 		return
 	}
 	kind, err := hush.ParseNoteKind(r.URL.Query().Get("kind"))
