@@ -61,6 +61,8 @@ const (
 	ActLoginFailed       = "login.failed"
 	ActMFA               = "login.mfa"  // a second factor checked
 	ActMFAEnroll         = "mfa.enroll" // a TOTP second factor enrolled
+	ActSecurityKeyAdd    = "mfa.securitykey.add"
+	ActSecurityKeyRemove = "mfa.securitykey.remove"
 	ActTokenCreate       = "token.create"
 	ActTokenRevoke       = "token.revoke"
 	ActTokenRejected     = "token.rejected"

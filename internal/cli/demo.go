@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,7 +49,13 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, Env{Getenv: env.Getenv, Stdout: env.Stdout, Stderr: io.Discard}, d.cl, d.data, *addr, *adminAddr, cert, time.Minute)
+	// Security keys need a host name, not an address: the demo is at localhost.
+	public := ""
+	if _, port, err := net.SplitHostPort(*addr); err == nil {
+		public = "https://localhost:" + port
+	}
+	return serve(ctx, Env{Getenv: env.Getenv, Stdout: env.Stdout, Stderr: io.Discard}, d.cl, d.data,
+		serveOptions{addr: *addr, adminAddr: *adminAddr, cert: cert, interval: time.Minute, publicURL: public})
 }
 
 type demoLogin struct {
@@ -239,8 +246,8 @@ func (d *demo) print(w io.Writer, addr, adminAddr string) {
 	for _, l := range d.logins {
 		fmt.Fprintf(w, "  %-9s %-22s %-20s password %s\n            token %s\n", l.role, l.name, l.email, l.password, l.token)
 	}
-	fmt.Fprintf(w, "\nIn a browser: https://%s/ (the clinic web app; the certificate is self-signed, so accept the warning).\n", addr)
-	fmt.Fprintf(w, "The first sign-in asks for an authenticator app and a new password. Admin pages: https://%s/admin/users\n", adminAddr)
+	fmt.Fprintf(w, "\nIn a browser: https://%s/ (the clinic web app; the certificate is self-signed, so accept the warning).\n", strings.Replace(addr, "127.0.0.1", "localhost", 1))
+	fmt.Fprintf(w, "The first sign-in asks for an authenticator app and a new password; add a security key or passkey from your name at the top. Admin pages: https://%s/admin/users\n", adminAddr)
 	fmt.Fprintf(w, "\nThe FHIR API (hence curl -k):\n")
 	fmt.Fprintf(w, "  curl -k -H 'Authorization: Bearer %s' 'https://%s/fhir/R4/DocumentReference?patient=%s'\n", d.logins[1].token, addr, d.aPatientID)
 	fmt.Fprintf(w, "  curl -k -H 'Authorization: Bearer %s' 'https://%s/fhir/R4/Patient?name=vir'\n\n", d.logins[4].token, addr)

@@ -29,6 +29,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	interval := fs.Duration("checkpoint-interval", time.Minute, "how often to sign an audit checkpoint while there is new activity")
 	certFile := fs.String("tls-cert", "", "PEM certificate (default: the self-signed one made at init)")
 	keyFile := fs.String("tls-key", "", "PEM private key for --tls-cert")
+	publicURL := fs.String("public-url", "", "the https:// address users type to reach Hush (turns on security keys and passkeys, which are bound to it)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -47,7 +48,14 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
-	return serve(ctx, env, cl, c.data, *addr, *adminAddr, cert, *interval)
+	return serve(ctx, env, cl, c.data, serveOptions{addr: *addr, adminAddr: *adminAddr, cert: cert, interval: *interval, publicURL: *publicURL})
+}
+
+type serveOptions struct {
+	addr, adminAddr string
+	cert            tls.Certificate
+	interval        time.Duration // between audit checkpoints
+	publicURL       string        // "" : no WebAuthn
 }
 
 // scrubber passes net/http's own error lines (TLS handshake failures and
@@ -104,7 +112,8 @@ func openLog(dataDir string) (*os.File, error) {
 
 // serve runs the HTTPS server until ctx is done. It prints
 // "serving https://ADDR" once it listens.
-func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr, adminAddr string, cert tls.Certificate, interval time.Duration) error {
+func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir string, o serveOptions) error {
+	addr, adminAddr, cert, interval := o.addr, o.adminAddr, o.cert, o.interval
 	lf, err := openLog(dataDir)
 	if err != nil {
 		return err
@@ -116,6 +125,9 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir, addr, admin
 		return err
 	}
 	webApp, err := web.New(cl, log)
+	if err == nil && o.publicURL != "" {
+		err = webApp.EnableWebAuthn(o.publicURL)
+	}
 	if err != nil {
 		ln.Close()
 		return err

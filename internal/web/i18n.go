@@ -10,6 +10,23 @@ import (
 var catalog = map[string]map[string]string{
 	"en": {
 		"app.name":                "Hush",
+		"keys.title":              "Security keys",
+		"keys.yours":              "Your security keys and passkeys",
+		"keys.help":               "A security key or passkey signs you in with a touch instead of the code from your app, and cannot be fooled by a look-alike site. Your authenticator app keeps working too.",
+		"keys.name":               "Name",
+		"keys.added":              "Added",
+		"keys.remove":             "Remove",
+		"keys.none":               "No security keys yet.",
+		"keys.add":                "Add a security key or passkey",
+		"keys.addbtn":             "Add security key",
+		"keys.needsjs":            "Adding a key needs JavaScript, which is turned off in this browser.",
+		"keys.defaultname":        "Security key",
+		"keys.failed":             "The security key was not accepted. Try again, or use the code from your app.",
+		"keys.badname":            "A key's name is 1 to 60 characters.",
+		"keys.toomany":            "An account holds at most 10 security keys. Remove one first.",
+		"keys.disabled":           "Security keys are not set up on this server (the operator sets its public address).",
+		"mfa.keyhelp":             "You have a security key or passkey.",
+		"mfa.usekey":              "Use a security key",
 		"reg.edit":                "Edit details",
 		"reg.save":                "Save",
 		"admin.users":             "Users",
@@ -119,7 +136,7 @@ var catalog = map[string]map[string]string{
 		"note.titlefield":         "Title",
 		"note.text":               "Text",
 		"note.savedraft":          "Save draft",
-		"note.sign":               "Sign",
+		"note.sign":               "Sign and lock",
 		"note.doamend":            "Save amendment",
 		"note.history":            "Versions",
 		"note.invalid":            "The note could not be saved: check the fields.",
@@ -146,6 +163,7 @@ var catalog = map[string]map[string]string{
 		"enroll.title":            "Set up your authenticator",
 		"enroll.help":             "Every staff account needs a second step at sign-in. Add this key to an authenticator app (for example one on your phone), then enter the code it shows.",
 		"enroll.key":              "Key",
+		"enroll.qr":               "QR code of the key for an authenticator app",
 		"enroll.uri":              "Link for apps",
 		"enroll.bad":              "The code does not match. Check the time on your phone and try the next code.",
 		"codes.title":             "Your recovery codes",
@@ -179,6 +197,23 @@ var catalog = map[string]map[string]string{
 	},
 	"fi": {
 		"app.name":                "Hush",
+		"keys.title":              "Turva-avaimet",
+		"keys.yours":              "Turva-avaimesi ja pääsyavaimesi",
+		"keys.help":               "Turva-avain tai pääsyavain kirjaa sinut sisään kosketuksella sovelluksen koodin sijaan, eikä sitä voi huijata samannäköisellä sivustolla. Todennussovelluksesi toimii edelleen.",
+		"keys.name":               "Nimi",
+		"keys.added":              "Lisätty",
+		"keys.remove":             "Poista",
+		"keys.none":               "Ei vielä turva-avaimia.",
+		"keys.add":                "Lisää turva-avain tai pääsyavain",
+		"keys.addbtn":             "Lisää turva-avain",
+		"keys.needsjs":            "Avaimen lisääminen vaatii JavaScriptin, joka on tässä selaimessa pois päältä.",
+		"keys.defaultname":        "Turva-avain",
+		"keys.failed":             "Turva-avainta ei hyväksytty. Yritä uudelleen tai käytä sovelluksen koodia.",
+		"keys.badname":            "Avaimen nimessä on 1–60 merkkiä.",
+		"keys.toomany":            "Tilillä voi olla enintään 10 turva-avainta. Poista ensin yksi.",
+		"keys.disabled":           "Turva-avaimia ei ole otettu käyttöön tällä palvelimella (ylläpitäjä asettaa sen julkisen osoitteen).",
+		"mfa.keyhelp":             "Sinulla on turva-avain tai pääsyavain.",
+		"mfa.usekey":              "Käytä turva-avainta",
 		"reg.edit":                "Muokkaa tietoja",
 		"reg.save":                "Tallenna",
 		"admin.users":             "Käyttäjät",
@@ -288,7 +323,7 @@ var catalog = map[string]map[string]string{
 		"note.titlefield":         "Otsikko",
 		"note.text":               "Teksti",
 		"note.savedraft":          "Tallenna luonnos",
-		"note.sign":               "Allekirjoita",
+		"note.sign":               "Allekirjoita ja lukitse",
 		"note.doamend":            "Tallenna korjaus",
 		"note.history":            "Versiot",
 		"note.invalid":            "Merkintää ei voitu tallentaa: tarkista kentät.",
@@ -315,6 +350,7 @@ var catalog = map[string]map[string]string{
 		"enroll.title":            "Ota todennussovellus käyttöön",
 		"enroll.help":             "Jokainen henkilökunnan tili tarvitsee kirjautumiseen toisen vaiheen. Lisää tämä avain todennussovellukseen (esimerkiksi puhelimeesi) ja anna sen näyttämä koodi.",
 		"enroll.key":              "Avain",
+		"enroll.qr":               "Avaimen QR-koodi todennussovellukselle",
 		"enroll.uri":              "Linkki sovelluksille",
 		"enroll.bad":              "Koodi ei täsmää. Tarkista puhelimesi kellonaika ja kokeile seuraavaa koodia.",
 		"codes.title":             "Varakoodisi",
@@ -348,13 +384,16 @@ var catalog = map[string]map[string]string{
 	},
 }
 
+// langCookie keeps the language chosen with ?lang=.
+const langCookie = "__Host-hush-lang"
+
 // lang picks the page language: a ?lang= choice kept in a cookie, else the
 // browser's Accept-Language, else English.
 func lang(r *http.Request) string {
 	if l := r.URL.Query().Get("lang"); catalog[l] != nil {
 		return l
 	}
-	if c, err := r.Cookie("hush_lang"); err == nil && catalog[c.Value] != nil {
+	if c, err := r.Cookie(langCookie); err == nil && catalog[c.Value] != nil {
 		return c.Value
 	}
 	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {

@@ -1,6 +1,8 @@
 // Package web serves Hush's browser interface: server-rendered pages
-// (html/template, embedded), no JavaScript, so a strict Content-Security-
-// Policy holds (no script at all, styles from one file).
+// (html/template, embedded) that work without JavaScript, so a strict
+// Content-Security-Policy holds: styles and the two small scripts
+// (security keys, draft autosave) come from files of this server, never
+// inline.
 //
 // # Rules of this surface
 //
@@ -10,9 +12,9 @@
 // CSP, HSTS, frame-ancestors 'none' and Cache-Control: no-store. URLs carry
 // ids only, never names or search terms in paths (a search term is in the
 // query string of a GET the server never logs). Sign-in is a password, then
-// a TOTP code (enrolled at the first sign-in, mandatory for every staff
-// account) or a recovery code; guessing is throttled per account and per
-// address.
+// a TOTP code (enrolled at the first sign-in with a QR code, mandatory
+// for every staff account), a security key or passkey (WebAuthn), or a
+// recovery code; guessing is throttled per account and per address.
 package web
 
 import (
@@ -26,9 +28,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/hushepr/hush/internal/auth"
 	"github.com/hushepr/hush/internal/clinic"
 	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/qr"
 )
 
 //go:embed templates/*.html
@@ -49,6 +54,7 @@ type Server struct {
 	csrf     *http.CrossOriginProtection
 	now      func() time.Time
 	admin    bool
+	wa       *webauthn.WebAuthn // nil: security keys are off (EnableWebAuthn)
 }
 
 // New returns the public web app for c.
@@ -111,6 +117,12 @@ func newServer(c *clinic.Clinic, log *slog.Logger, admin bool) (*Server, error) 
 	s.mux.HandleFunc("POST /patients/{id}/diagnoses", s.full(s.addDiagnosis))
 	s.mux.HandleFunc("POST /patients/{id}/process", s.full(s.addProcessNote))
 	s.mux.HandleFunc("POST /requests/{id}", s.full(s.answerRequest))
+	s.mux.HandleFunc("GET /account/keys", s.full(s.keysPage))
+	s.mux.HandleFunc("POST /account/keys/begin", s.full(s.keysBegin))
+	s.mux.HandleFunc("POST /account/keys/finish", s.full(s.keysFinish))
+	s.mux.HandleFunc("POST /account/keys/{id}/remove", s.full(s.keysRemove))
+	s.mux.HandleFunc("POST /signin/key/begin", s.pending(stageMFA, s.mfaKeyBegin))
+	s.mux.HandleFunc("POST /signin/key/finish", s.pending(stageMFA, s.mfaKeyFinish))
 	s.admin = admin
 	if admin {
 		s.adminRoutes()
@@ -125,7 +137,7 @@ func (s *Server) Sweep() { s.sessions.sweep(s.now()) }
 // protection to state-changing requests.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -136,7 +148,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if l := r.URL.Query().Get("lang"); catalog[l] != nil {
-		http.SetCookie(w, &http.Cookie{Name: "hush_lang", Value: l, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: 365 * 24 * 3600})
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: 365 * 24 * 3600})
 	}
 	s.mux.ServeHTTP(w, r)
 }
@@ -151,6 +163,7 @@ type page struct {
 	Data   any
 	Title  string
 	Active string
+	Script bool // the page loads the security-key script
 }
 
 // T translates a catalog key for the page's language.
@@ -307,7 +320,19 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request, sess *session) {
-	s.render(w, r, http.StatusOK, "mfa", page{Title: "mfa.title"})
+	s.render(w, r, http.StatusOK, "mfa", s.mfaView(r, sess, ""))
+}
+
+// mfaView is the second-step page: the code form, and the security-key
+// button when the account has a key and keys are on.
+func (s *Server) mfaView(r *http.Request, sess *session, errKey string) page {
+	p := page{Title: "mfa.title", Error: errKey}
+	if s.wa != nil {
+		if keys, err := s.c.SecurityKeys(r.Context(), sess.actor.UserID); err == nil && len(keys) > 0 {
+			p.Script, p.Data = true, true
+		}
+	}
+	return p
 }
 
 // try counts a sign-in attempt against the account and the client address
@@ -343,7 +368,7 @@ func (s *Server) mfa(w http.ResponseWriter, r *http.Request, sess *session) {
 			s.fail(w, r, err)
 			return
 		}
-		s.render(w, r, http.StatusUnauthorized, "mfa", page{Title: "mfa.title", Error: "mfa.bad"})
+		s.render(w, r, http.StatusUnauthorized, "mfa", s.mfaView(r, sess, "mfa.bad"))
 		return
 	}
 	s.byEmail.Succeed("email:" + sess.email)
@@ -353,19 +378,28 @@ func (s *Server) mfa(w http.ResponseWriter, r *http.Request, sess *session) {
 // next finishes sign-in: a user whose key pair came from a password someone
 // else chose picks a new password first.
 func (s *Server) next(w http.ResponseWriter, r *http.Request, sess *session) {
-	must, err := s.c.MustChangePassword(r.Context(), sess.actor.UserID)
+	path, err := s.nextStep(w, r, sess)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// nextStep moves a session past its second factor and returns where the
+// browser goes next.
+func (s *Server) nextStep(w http.ResponseWriter, r *http.Request, sess *session) (string, error) {
+	must, err := s.c.MustChangePassword(r.Context(), sess.actor.UserID)
+	if err != nil {
+		return "", err
+	}
 	if must {
 		sess.stage = stageChange
-		http.Redirect(w, r, "/signin/password", http.StatusSeeOther)
-		return
+		return "/signin/password", nil
 	}
 	s.sessions.dropUser(sess.actor.UserID, sess) // old credentials: other sessions end
 	s.promote(w, sess)
-	http.Redirect(w, r, "/patients", http.StatusSeeOther)
+	return "/patients", nil
 }
 
 func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -405,14 +439,28 @@ func (s *Server) promote(w http.ResponseWriter, sess *session) {
 
 type enrollData struct {
 	Key string
-	URI template.URL // otpauth:, built by the server from its own values
+	URI template.URL  // otpauth:, built by the server from its own values
+	QR  template.HTML // the same URI as an inline SVG QR code (no script, no request)
+}
+
+// enrollData shows the session's new TOTP key as text, as a link and as a
+// QR code for a phone's authenticator app to scan.
+func (s *Server) enrollData(r *http.Request, sess *session) enrollData {
+	uri := auth.TOTPURI(sess.secret, "Hush "+s.c.Name(), sess.email)
+	d := enrollData{Key: auth.TOTPSecretText(sess.secret), URI: template.URL(uri)}
+	if code, err := qr.Encode([]byte(uri)); err == nil {
+		// The SVG is built by package qr from the module matrix and an
+		// escaped label: no input reaches it unescaped.
+		d.QR = template.HTML(code.SVG(translate(lang(r), "enroll.qr"), 4))
+	}
+	return d
 }
 
 func (s *Server) enrollPage(w http.ResponseWriter, r *http.Request, sess *session) {
 	if sess.secret == nil {
 		sess.secret = auth.NewTOTPSecret()
 	}
-	s.render(w, r, http.StatusOK, "enroll", page{Title: "enroll.title", Data: enrollData{Key: auth.TOTPSecretText(sess.secret), URI: template.URL(auth.TOTPURI(sess.secret, "Hush "+s.c.Name(), sess.email))}})
+	s.render(w, r, http.StatusOK, "enroll", page{Title: "enroll.title", Data: s.enrollData(r, sess)})
 }
 
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -428,7 +476,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, sess *session) {
 			return
 		}
 		s.render(w, r, http.StatusBadRequest, "enroll", page{Title: "enroll.title", Error: "enroll.bad",
-			Data: enrollData{Key: auth.TOTPSecretText(sess.secret), URI: template.URL(auth.TOTPURI(sess.secret, "Hush "+s.c.Name(), sess.email))}})
+			Data: s.enrollData(r, sess)})
 		return
 	}
 	clear(sess.secret)

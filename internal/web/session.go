@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/hushepr/hush/internal/hush"
 )
 
@@ -34,8 +36,10 @@ type session struct {
 	stage    stage
 	actor    *hush.Actor
 	email    string
-	secret   []byte   // TOTP secret being enrolled
-	codes    []string // recovery codes to show once
+	secret   []byte                // TOTP secret being enrolled
+	codes    []string              // recovery codes to show once
+	waLogin  *webauthn.SessionData // a security-key challenge at the second step
+	waReg    *webauthn.SessionData // a security-key registration under way
 	created  time.Time
 	lastSeen time.Time
 }
@@ -52,6 +56,7 @@ func (s *session) wipe() {
 	s.actor.Key = nil
 	clear(s.secret)
 	s.codes = nil
+	s.waLogin, s.waReg = nil, nil
 }
 
 type sessions struct {
