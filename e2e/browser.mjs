@@ -182,6 +182,11 @@ await scenario('clinician: TOTP sign-in, register, SOAP sign and amend, PHQ-9 tr
   assert.match(await text.inputValue(), /^Subjective:[\s\S]*^Plan:/m, 'SOAP template');
   await page.getByLabel('Title').fill('First session');
   await text.fill('Subjective: low mood for two months\nO: calm, good contact\nA: moderate depression\nP: weekly sessions');
+  // Autosave keeps the draft a few seconds after typing stops.
+  await page.getByRole('status').filter({ hasText: /Draft saved at \d\d:\d\d/ }).waitFor();
+  assert.match(await page.locator('form.editor').getAttribute('action'), /^\/notes\//, 'the form now saves the draft');
+  await text.press('End');
+  await text.type('\nNext: sleep diary');
   await page.getByRole('button', { name: 'Sign and lock' }).click();
   await assert.doesNotReject(page.getByRole('heading', { name: /First session · SOAP · Signed/ }).waitFor());
   await page.getByRole('link', { name: 'Amend' }).first().click();

@@ -10,6 +10,9 @@ import (
 var catalog = map[string]map[string]string{
 	"en": {
 		"app.name":                "Hush",
+		"note.autosaved":          "Draft saved at %s.",
+		"note.autoconflict":       "This draft was changed elsewhere; autosave stopped. Copy your text before you reload.",
+		"note.autofailed":         "Autosave failed; your text is still here. Save the draft with the button.",
 		"keys.title":              "Security keys",
 		"keys.yours":              "Your security keys and passkeys",
 		"keys.help":               "A security key or passkey signs you in with a touch instead of the code from your app, and cannot be fooled by a look-alike site. Your authenticator app keeps working too.",
@@ -197,6 +200,9 @@ var catalog = map[string]map[string]string{
 	},
 	"fi": {
 		"app.name":                "Hush",
+		"note.autosaved":          "Luonnos tallennettu klo %s.",
+		"note.autoconflict":       "Luonnosta muutettiin muualla; automaattitallennus pysähtyi. Kopioi tekstisi ennen kuin lataat sivun uudelleen.",
+		"note.autofailed":         "Automaattitallennus epäonnistui; tekstisi on yhä tässä. Tallenna luonnos painikkeella.",
 		"keys.title":              "Turva-avaimet",
 		"keys.yours":              "Turva-avaimesi ja pääsyavaimesi",
 		"keys.help":               "Turva-avain tai pääsyavain kirjaa sinut sisään kosketuksella sovelluksen koodin sijaan, eikä sitä voi huijata samannäköisellä sivustolla. Todennussovelluksesi toimii edelleen.",

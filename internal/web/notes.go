@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -61,7 +62,7 @@ func (s *Server) newNotePage(w http.ResponseWriter, r *http.Request, sess *sessi
 		kind = hush.KindSOAP
 	}
 	n := hush.Note{Kind: kind, Text: noteTemplates[lang(r)][kind]}
-	s.render(w, r, http.StatusOK, "note", page{Title: "note.new", User: s.user(r, sess), Active: "patients",
+	s.render(w, r, http.StatusOK, "note", page{Title: "note.new", User: s.user(r, sess), Active: "patients", Scripts: autosaveJS,
 		Data: noteForm{Patient: p, Note: n, Kinds: kinds, Action: "/patients/" + p.ID + "/notes", New: true}})
 }
 
@@ -94,7 +95,15 @@ func (s *Server) createNote(w http.ResponseWriter, r *http.Request, sess *sessio
 		s.fail(w, r, err)
 		return
 	}
+	if autosaving(r) && in.Status != hush.StatusDraft {
+		s.jsonError(w, r, http.StatusBadRequest, "note.invalid")
+		return
+	}
 	n, err := s.c.CreateNote(r.Context(), id, in)
+	if autosaving(r) {
+		s.autosaved(w, r, n, err)
+		return
+	}
 	if err != nil {
 		s.noteError(w, r, sess, id, in, err, "/patients/"+id+"/notes", false)
 		return
@@ -125,7 +134,7 @@ func (s *Server) noteError(w http.ResponseWriter, r *http.Request, sess *session
 		return
 	}
 	n := hush.Note{Kind: in.Kind, Title: in.Title, Text: in.Text, Version: atoi(r.PostFormValue("version"))}
-	s.render(w, r, status, "note", page{Title: "note.edit", User: s.user(r, sess), Active: "patients", Error: key,
+	s.render(w, r, status, "note", page{Title: "note.edit", User: s.user(r, sess), Active: "patients", Error: key, Scripts: scriptsIf(!amend, autosaveJS...),
 		Data: noteForm{Patient: p, Note: n, Kinds: kinds, Action: action, Amend: amend, New: action == "/patients/"+pid+"/notes"}})
 }
 
@@ -145,7 +154,7 @@ func (s *Server) editNotePage(w http.ResponseWriter, r *http.Request, sess *sess
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "note", page{Title: "note.edit", User: s.user(r, sess), Active: "patients",
+	s.render(w, r, http.StatusOK, "note", page{Title: "note.edit", User: s.user(r, sess), Active: "patients", Scripts: scriptsIf(!n.Status.Locked(), autosaveJS...),
 		Data: noteForm{Patient: p, Note: n, Kinds: kinds, Action: "/notes/" + n.ID, Amend: n.Status.Locked()}})
 }
 
@@ -157,7 +166,15 @@ func (s *Server) updateNote(w http.ResponseWriter, r *http.Request, sess *sessio
 		s.fail(w, r, err)
 		return
 	}
+	if autosaving(r) && in.Status != hush.StatusDraft {
+		s.jsonError(w, r, http.StatusBadRequest, "note.invalid")
+		return
+	}
 	n, err := s.c.UpdateNote(r.Context(), id, atoi(r.PostFormValue("version")), in)
+	if autosaving(r) {
+		s.autosaved(w, r, n, err)
+		return
+	}
 	if err != nil {
 		cur, cerr := s.c.Note(r.Context(), id, 0)
 		if cerr != nil {
@@ -186,4 +203,34 @@ func (s *Server) noteHistory(w http.ResponseWriter, r *http.Request, sess *sessi
 			Patient  hush.Patient
 			Versions []hush.Note
 		}{p, versions}})
+}
+
+// Draft autosave: static/autosave.js posts the editor form as it is, with
+// action=draft and the Hush-Autosave header, a few seconds after typing
+// stops. Each save is a new draft version like the button's; the script
+// then points the form at the draft and its new version, so signing
+// continues from it.
+var autosaveJS = []string{"autosave.js"}
+
+func autosaving(r *http.Request) bool { return r.Header.Get("Hush-Autosave") == "1" }
+
+func (s *Server) autosaved(w http.ResponseWriter, r *http.Request, n hush.Note, err error) {
+	if err != nil {
+		switch hush.ErrorCode(err) {
+		case hush.ECONFLICT:
+			s.jsonError(w, r, http.StatusConflict, "note.autoconflict")
+		case hush.ETOOLARGE:
+			s.jsonError(w, r, http.StatusRequestEntityTooLarge, "note.toolarge")
+		case hush.EFORBIDDEN:
+			s.jsonError(w, r, http.StatusForbidden, "error.forbidden")
+		case hush.EINVALID:
+			s.jsonError(w, r, http.StatusBadRequest, "note.invalid")
+		default:
+			s.log.Error("autosave", "err", err)
+			s.jsonError(w, r, http.StatusInternalServerError, "note.autofailed")
+		}
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"action": "/notes/" + n.ID, "version": n.Version,
+		"message": fmt.Sprintf(translate(lang(r), "note.autosaved"), s.now().In(clinic.Helsinki).Format("15:04"))})
 }

@@ -155,15 +155,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // page is what every template receives.
 type page struct {
-	Admin  bool // the admin listener
-	Lang   string
-	User   *hush.User
-	Error  string
-	Detail string // a domain error's safe message (never input)
-	Data   any
-	Title  string
-	Active string
-	Script bool // the page loads the security-key script
+	Admin   bool // the admin listener
+	Lang    string
+	User    *hush.User
+	Error   string
+	Detail  string // a domain error's safe message (never input)
+	Data    any
+	Title   string
+	Active  string
+	Scripts []string // script files of static/ the page loads (never inline)
 }
 
 // T translates a catalog key for the page's language.
@@ -329,7 +329,7 @@ func (s *Server) mfaView(r *http.Request, sess *session, errKey string) page {
 	p := page{Title: "mfa.title", Error: errKey}
 	if s.wa != nil {
 		if keys, err := s.c.SecurityKeys(r.Context(), sess.actor.UserID); err == nil && len(keys) > 0 {
-			p.Script, p.Data = true, true
+			p.Scripts, p.Data = []string{"webauthn.js"}, true
 		}
 	}
 	return p

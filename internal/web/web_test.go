@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -432,6 +433,48 @@ func TestNoteEditor(t *testing.T) {
 	}
 }
 
+// TestAutosave: the editor script's requests save drafts only, answer
+// JSON, move the form to the draft's newest version, and never overwrite
+// a newer version or sign.
+func TestAutosave(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signIn("maria@x.fi")
+	auto := []string{"Hush-Autosave", "1"}
+	form := url.Values{"kind": {"SOAP"}, "title": {"Draft A"}, "text": {"Subjective:\nfirst words"}, "action": {"draft"}, "version": {"0"}}
+	p := b.post("/patients/"+e.pid+"/notes", form, auto...)
+	var got struct {
+		Action  string `json:"action"`
+		Version int    `json:"version"`
+		Message string `json:"message"`
+	}
+	if p.status != 200 || json.Unmarshal([]byte(p.body), &got) != nil || !strings.HasPrefix(got.Action, "/notes/") || got.Version != 1 || !strings.HasPrefix(got.Message, "Draft saved at ") {
+		t.Fatalf("first autosave: %d %s", p.status, p.body)
+	}
+	form.Set("text", "Subjective:\nfirst words, then more")
+	form.Set("version", "1")
+	if p = b.post(got.Action, form, auto...); p.status != 200 || !strings.Contains(p.body, `"version":2`) {
+		t.Fatalf("second autosave: %d %s", p.status, p.body)
+	}
+	// A stale version (another tab) is refused, not overwritten.
+	if p = b.post(got.Action, form, auto...); p.status != 409 || strings.Contains(p.body, "first words") {
+		t.Fatalf("stale autosave: %d %s", p.status, p.body)
+	}
+	// Autosave never signs.
+	form.Set("action", "sign")
+	form.Set("version", "2")
+	if p = b.post(got.Action, form, auto...); p.status != 400 {
+		t.Fatalf("autosave signing: %d %s", p.status, p.body)
+	}
+	n, err := e.c.Note(hush.WithActor(context.Background(), e.actor(t, "maria@x.fi")), strings.TrimPrefix(got.Action, "/notes/"), 0)
+	if err != nil || n.Status != hush.StatusDraft || n.Version != 2 || n.Text != "Subjective:\nfirst words, then more" {
+		t.Fatalf("stored draft: %+v %v", n, err)
+	}
+	if edit := b.get(got.Action + "/edit"); !strings.Contains(edit.body, `src="/static/autosave.js"`) || !strings.Contains(edit.body, "data-autosave") {
+		t.Fatalf("the draft editor loads no autosave script: %s", edit.body)
+	}
+}
+
 var apptRE = regexp.MustCompile(`href="/appointments/([0-9a-f]{32})"`)
 
 // TestReceptionCalendar: reception books, moves and cancels an appointment
@@ -808,4 +851,14 @@ func TestPagesAccessibleAndLight(t *testing.T) {
 	for _, path := range []string{"/admin/users", "/admin/careteam?patient=" + e.pid, "/admin/audit"} {
 		checkPage(t, path, a.get(path))
 	}
+}
+
+// actor signs a user in to the clinic directly (as the API would).
+func (e *env) actor(t *testing.T, email string) *hush.Actor {
+	t.Helper()
+	a, err := e.c.SignIn(context.Background(), email, []byte(e.password(email)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

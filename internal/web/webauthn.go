@@ -115,7 +115,7 @@ func (s *Server) keysPage(w http.ResponseWriter, r *http.Request, sess *session)
 	for _, k := range keys {
 		d.Keys = append(d.Keys, keyRow{ID: base64.RawURLEncoding.EncodeToString(k.ID), Name: k.Name, Added: k.CreatedAt.In(clinic.Helsinki).Format("2006-01-02")})
 	}
-	s.render(w, r, http.StatusOK, "keys", page{Title: "keys.title", User: s.user(r, sess), Data: d, Active: "keys", Script: d.Enabled})
+	s.render(w, r, http.StatusOK, "keys", page{Title: "keys.title", User: s.user(r, sess), Data: d, Active: "keys", Scripts: scriptsIf(d.Enabled, "webauthn.js")})
 }
 
 func (s *Server) keysBegin(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -293,4 +293,12 @@ func (s *Server) mfaKeyFinish(w http.ResponseWriter, r *http.Request, sess *sess
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"next": next})
+}
+
+// scriptsIf returns the script files when on is true.
+func scriptsIf(on bool, files ...string) []string {
+	if on {
+		return files
+	}
+	return nil
 }
