@@ -72,7 +72,18 @@ const (
 	ActBackup            = "backup"
 	ActAuditRead         = "audit.read"
 	ActWitnessAdd        = "witness.add"
+	ActSettingsUpdate    = "settings.update"
+	ActCanaryAdd         = "canary.add"
+	ActFreeze            = "account.freeze"   // a tripwire froze the account (Entity)
+	ActUnfreeze          = "account.unfreeze" // an admin lifted the freeze
+	// ActAlertPrefix starts a tripwire alert's action: "alert." + its kind,
+	// such as alert.volume.charts; Entity is the account, PatientID the
+	// canary for alert.canary.
+	ActAlertPrefix = "alert."
 )
+
+// ActorTripwire is the actor of alerts and freezes: the server's detectors.
+const ActorTripwire = "tripwire"
 
 // Purposes of use.
 const (
@@ -98,6 +109,7 @@ type Private struct {
 	ClientAddr string `json:"client_addr,omitempty"`
 	Query      string `json:"query,omitempty"` // a search term
 	Email      string `json:"email,omitempty"` // an unknown sign-in name
+	Credential string `json:"cred,omitempty"`  // the session or token used (its id, not its secret)
 }
 
 func (p Private) empty() bool { return p == Private{} }

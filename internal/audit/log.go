@@ -470,3 +470,19 @@ func (l *Log) alert(kind, detail string) {
 		l.OnAlert(kind, detail)
 	}
 }
+
+// Replay calls fn for every event since the given time whose action is one
+// of actions, oldest first, with private parts opened: the tripwires
+// rebuild their windows from the log at start-up this way.
+func (l *Log) Replay(ctx context.Context, since time.Time, actions []string, fn func(Event)) error {
+	return l.db.Read(ctx, func(tx *store.Tx) error {
+		return tx.AuditSince(since.UnixMilli(), actions, func(r store.AuditRow) error {
+			ev, err := decode(r.Index, r.Record, l.origin, l.private)
+			if err != nil {
+				return hush.Wrap(hush.EINTERNAL, "an audit record does not decode", err)
+			}
+			fn(ev)
+			return nil
+		})
+	})
+}

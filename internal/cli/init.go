@@ -25,6 +25,7 @@ func runInit(ctx context.Context, env Env, args []string) error {
 	hosts := fs.String("tls-hosts", "localhost,127.0.0.1,::1", "comma-separated host names and addresses for the self-signed certificate")
 	certFile := fs.String("tls-cert", "", "PEM certificate to store instead of making a self-signed one")
 	keyFile := fs.String("tls-key", "", "PEM private key for --tls-cert (stored sealed under the KEK)")
+	canaries := fs.Int("canaries", clinic.DefaultCanaries, "how many canary records (honeytoken patients) to make, 0 to 100")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -33,6 +34,13 @@ func runInit(ctx context.Context, env Env, args []string) error {
 	}
 	if *name == "" || *admin == "" || *sharesDir == "" {
 		return fmt.Errorf("%w: --clinic, --admin and --shares-dir are required", ErrUsage)
+	}
+	if *canaries < 0 || *canaries > 100 {
+		return fmt.Errorf("%w: --canaries must be 0 to 100", ErrUsage)
+	}
+	nCanaries := *canaries
+	if nCanaries == 0 {
+		nCanaries = -1 // none
 	}
 	pw, err := secret(env, *pwFile, "HUSH_PASSWORD", "password")
 	if err != nil {
@@ -84,7 +92,7 @@ func runInit(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("create key file: %w", err)
 	}
 	defer kek.Wipe()
-	cl, shares, err := clinic.Init(ctx, c.data, kek, clinic.InitOptions{Name: *name, AdminEmail: *admin, AdminName: *adminName, AdminPassword: pw})
+	cl, shares, err := clinic.Init(ctx, c.data, kek, clinic.InitOptions{Name: *name, AdminEmail: *admin, AdminName: *adminName, AdminPassword: pw, Canaries: nCanaries})
 	if err != nil {
 		os.Remove(c.kekFile)
 		os.RemoveAll(c.data)

@@ -120,6 +120,7 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir string, o se
 	}
 	defer lf.Close()
 	log := slog.New(slog.NewJSONHandler(lf, nil))
+	cl.SetAlertLog(log)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err

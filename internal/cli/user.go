@@ -75,6 +75,22 @@ func runUser(ctx context.Context, env Env, args []string) error {
 		}
 		fmt.Fprintln(env.Stdout, "deactivated; the account's key, tokens and grants are destroyed")
 		return nil
+	case "unfreeze":
+		email := fs.String("email", "", "email of the account a tripwire froze")
+		cl, err := c.parseOpen(ctx, fs, args[1:])
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		u, err := cl.UserByEmail(ctx, *email)
+		if err != nil {
+			return err
+		}
+		if err := cl.Unfreeze(ctx, u.ID); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, "unfrozen; the account can sign in again (its old sessions stay ended)")
+		return nil
 	}
-	return fmt.Errorf("%w: hush user add|list|deactivate", ErrUsage)
+	return fmt.Errorf("%w: hush user add|list|deactivate|unfreeze", ErrUsage)
 }

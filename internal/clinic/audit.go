@@ -135,6 +135,7 @@ func (c *Clinic) event(ctx context.Context, action, patientID, entity string, er
 		RequestID: req.ID, Private: audit.Private{ClientAddr: req.ClientAddr}}
 	if a := hush.ActorFrom(ctx); a != nil {
 		ev.ActorID, ev.ActorRole, ev.Purpose = a.UserID, string(a.Role), purposeOf(a.Role)
+		ev.Private.Credential = a.Credential
 	} else {
 		ev.ActorID, ev.ActorRole, ev.Purpose = "operator", string(hush.RoleOperator), audit.PurposeAdministration
 	}
@@ -145,7 +146,13 @@ func (c *Clinic) event(ctx context.Context, action, patientID, entity string, er
 // the read itself succeeded: a read whose event cannot be made durable is
 // refused (fail closed).
 func (c *Clinic) logRead(ctx context.Context, err error, evs ...audit.Event) error {
+	// The tripwires decide first (their refusals are logged as denied);
+	// a read they cut short releases nothing.
+	allowed := c.guard(ctx, evs)
 	aerr := c.appendRead(ctx, evs...)
+	if allowed < len(evs) {
+		return errFrozen
+	}
 	if err != nil {
 		return err
 	}
@@ -170,12 +177,13 @@ type AuditView struct {
 
 // AuditQuery selects events for SearchAudit.
 type AuditQuery struct {
-	PatientID   string
-	ActorID     string
-	Since       time.Time
-	Until       time.Time
-	Limit       int
-	BeforeIndex int64
+	PatientID    string
+	ActionPrefix string
+	ActorID      string
+	Since        time.Time
+	Until        time.Time
+	Limit        int
+	BeforeIndex  int64
 }
 
 // MaxAuditPage caps one page of audit events.
@@ -209,7 +217,7 @@ func (c *Clinic) SearchAudit(ctx context.Context, q AuditQuery) ([]AuditView, er
 	if q.Limit <= 0 || q.Limit > MaxAuditPage {
 		q.Limit = MaxAuditPage
 	}
-	sq := store.AuditQuery{PatientID: q.PatientID, ActorID: q.ActorID, Limit: q.Limit, BeforeIndex: q.BeforeIndex}
+	sq := store.AuditQuery{PatientID: q.PatientID, ActionPrefix: q.ActionPrefix, ActorID: q.ActorID, Limit: q.Limit, BeforeIndex: q.BeforeIndex}
 	if !q.Since.IsZero() {
 		sq.Since = q.Since.UnixMilli()
 	}

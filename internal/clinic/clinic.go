@@ -25,6 +25,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -72,6 +73,9 @@ type Clinic struct {
 	appendRead func(context.Context, ...audit.Event) error
 	now        func() time.Time
 
+	trip          *tripwires   // nil until the audit log is open
+	webhookClient *http.Client // for alert webhooks; nil: the default
+
 	mu     sync.Mutex
 	tokens map[string]*tokenSession
 
@@ -102,6 +106,7 @@ func (c *Clinic) RecoveryPublicKey() *seal.PublicKey { return c.recoveryPub }
 
 // Close closes the database and wipes the keys held in memory.
 func (c *Clinic) Close() error {
+	c.closeTripwires()
 	if c.audit != nil {
 		// No more events; then sign what was appended, so that the work
 		// of a command-line run is in a checkpoint too.
@@ -128,6 +133,9 @@ type InitOptions struct {
 	AdminPassword []byte
 	// Shares and Threshold split the recovery key (default 3 and 2).
 	Shares, Threshold int
+	// Canaries is how many canary patients to make (0: DefaultCanaries;
+	// negative: none, for tests that count patients).
+	Canaries int
 }
 
 // Init creates a clinic in an empty data directory: the database, the
@@ -211,9 +219,23 @@ func Init(ctx context.Context, dataDir string, kek *seal.KEK, o InitOptions) (*C
 		c.Close()
 		return nil, nil, err
 	}
+	if err := c.startTripwires(ctx); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
 	if _, err := c.AddUser(ctx, NewUser{Email: o.AdminEmail, Name: o.AdminName, Role: hush.RoleAdmin, Password: o.AdminPassword}); err != nil {
 		c.Close()
 		return nil, nil, err
+	}
+	if o.Canaries >= 0 {
+		n := o.Canaries
+		if n == 0 {
+			n = DefaultCanaries
+		}
+		if _, err := c.AddCanaries(ctx, n); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
 	}
 	return c, shares, nil
 }
@@ -237,6 +259,10 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 	}
 	if err := c.openAudit(ctx, kek); err != nil {
 		db.Close()
+		return nil, err
+	}
+	if err := c.startTripwires(ctx); err != nil {
+		c.Close()
 		return nil, err
 	}
 	return c, nil

@@ -37,7 +37,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { seal.Argon2Params = saved })
 	dir := t.TempDir()
 	kek := seal.NewTestKEK()
-	c, _, err := Init(context.Background(), dir, kek, InitOptions{Name: "Test", AdminEmail: "admin@x.fi", AdminName: "Admin", AdminPassword: []byte(pw)})
+	c, _, err := Init(context.Background(), dir, kek, InitOptions{Name: "Test", AdminEmail: "admin@x.fi", AdminName: "Admin", AdminPassword: []byte(pw), Canaries: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,6 +155,18 @@ func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians [
 	if len(team) > 20 {
 		return hush.Patient{}, hush.Errorf(hush.EINVALID, "at most 20 clinicians on a care team")
 	}
+	ids := make([]string, 0, len(team))
+	for id := range team {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return c.createPatient(ctx, a.UserID, p, ids)
+}
+
+// createPatient stores a new patient whose record is sealed to the given
+// clinicians and the recovery key (to the recovery key alone for a
+// canary).
+func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patient, ids []string) (hush.Patient, error) {
 	now := c.now()
 	if err := ValidatePatient(&p, now); err != nil {
 		return hush.Patient{}, err
@@ -162,19 +174,14 @@ func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians [
 	p.ID = newID()
 	p.CreatedAt = now.UTC().Truncate(time.Millisecond)
 	dir, _ := json.Marshal(p)
-	row := store.PatientRow{ID: p.ID, Directory: c.dirKey.Seal(dir, patientAD(p.ID)), CreatedAt: p.CreatedAt.UnixMilli(), CreatedBy: a.UserID}
+	row := store.PatientRow{ID: p.ID, Directory: c.dirKey.Seal(dir, patientAD(p.ID)), CreatedAt: p.CreatedAt.UnixMilli(), CreatedBy: creator}
 	clear(dir)
 	if p.HETU != "" {
 		row.HetuIndex = c.hetuIndex(p.HETU)
 	}
 	seed := seal.NewRecordSeed()
 	defer seed.Wipe()
-	ids := make([]string, 0, len(team))
-	for id := range team {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		if p.HETU != "" {
 			if _, err := tx.PatientByHetuIndex(row.HetuIndex); err == nil {
 				return hush.Errorf(hush.ECONFLICT, "a patient with this identity code is already registered")
@@ -190,7 +197,7 @@ func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians [
 			return err
 		}
 		for _, id := range ids {
-			if err := tx.AddCareTeam(p.ID, id, a.UserID, now.UnixMilli()); err != nil {
+			if err := tx.AddCareTeam(p.ID, id, creator, now.UnixMilli()); err != nil {
 				return err
 			}
 			if _, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActGrant, p.ID, id, nil)); err != nil {

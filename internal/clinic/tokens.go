@@ -146,6 +146,10 @@ func (c *Clinic) authenticateToken(ctx context.Context, bearer string) (*hush.Ac
 		c.dropSession(id)
 		return nil, bad
 	}
+	if user.FrozenAt.Valid {
+		c.dropSession(id)
+		return nil, errFrozen
+	}
 	cred := seal.FromToken(secret, id)
 	defer cred.Wrap.Wipe()
 	verifier := c.credMAC.MAC(seal.AD("hush token verifier v1", id, string(cred.Verifier)))
@@ -164,7 +168,7 @@ func (c *Clinic) authenticateToken(ctx context.Context, bearer string) (*hush.Ac
 	if err != nil {
 		return nil, hush.Wrap(hush.EINTERNAL, "the key sealed under the token does not open", err)
 	}
-	a := &hush.Actor{UserID: user.ID, Role: hush.Role(user.Role), Key: priv, Session: &hush.SeedCache{}}
+	a := &hush.Actor{UserID: user.ID, Role: hush.Role(user.Role), Key: priv, Session: &hush.SeedCache{}, Credential: "token:" + id}
 	c.mu.Lock()
 	if old := c.tokens[id]; old != nil {
 		old.wipe()
@@ -197,7 +201,7 @@ func (c *Clinic) SweepSessions(ctx context.Context) {
 			if err != nil {
 				return err
 			}
-			valid = !tok.RevokedAt.Valid && u.Active && (!tok.ExpiresAt.Valid || now.UnixMilli() < tok.ExpiresAt.Int64)
+			valid = !tok.RevokedAt.Valid && u.Active && !u.FrozenAt.Valid && (!tok.ExpiresAt.Valid || now.UnixMilli() < tok.ExpiresAt.Int64)
 			return nil
 		})
 		if !valid {

@@ -208,12 +208,12 @@ func (c *Clinic) Users(ctx context.Context, prefix string) ([]hush.User, error) 
 	return out, err
 }
 
-// Active reports whether an account exists and is active.
+// Active reports whether an account exists, is active and is not frozen.
 func (c *Clinic) Active(ctx context.Context, userID string) (bool, error) {
 	var ok bool
 	err := c.db.Read(ctx, func(tx *store.Tx) error {
 		u, err := tx.UserByID(userID)
-		ok = err == nil && u.Active
+		ok = err == nil && u.Active && !u.FrozenAt.Valid
 		if isNotFound(err) {
 			return nil
 		}
@@ -278,6 +278,11 @@ func (c *Clinic) SignIn(ctx context.Context, email string, password []byte) (*hu
 		ev.Action, ev.Outcome = audit.ActLoginFailed, audit.OutcomeDenied
 		c.audit.Append(ctx, ev)
 		return nil, bad
+	}
+	if r.FrozenAt.Valid {
+		ev.Action, ev.Outcome = audit.ActLoginFailed, audit.OutcomeDenied
+		c.audit.Append(ctx, ev)
+		return nil, errFrozen
 	}
 	if err := c.audit.Append(ctx, ev); err != nil {
 		return nil, err

@@ -125,6 +125,10 @@ type Actor struct {
 	// Session caches record seeds this actor opened, so a grant is opened
 	// once per session rather than once per request. May be nil.
 	Session *SeedCache
+	// Credential names the web session or API token the actor came in
+	// with ("token:ID", "web:ID"; never the secret itself), so the
+	// tripwires can tell one stolen credential from its owner's others.
+	Credential string
 }
 
 type actorKey struct{}

@@ -177,6 +177,7 @@ func (t *Tx) AuditEvent(idx int64) (AuditRow, error) {
 // Until exclusive; 0 means open.
 type AuditQuery struct {
 	PatientID, ActorID string
+	ActionPrefix       string // "alert." selects the alerts
 	Since, Until       int64
 	Limit              int
 	BeforeIndex        int64 // page backwards from here; 0 = newest
@@ -191,6 +192,10 @@ func (t *Tx) SearchAudit(q AuditQuery) ([]AuditRow, error) {
 	}
 	if q.ActorID != "" {
 		where, args = append(where, "actor_id = ?"), append(args, q.ActorID)
+	}
+	if q.ActionPrefix != "" {
+		// A range on the action index: prefix <= action < prefix+U+10FFFF.
+		where, args = append(where, "action >= ? AND action < ?"), append(args, q.ActionPrefix, q.ActionPrefix+"\U0010FFFF")
 	}
 	if q.Since != 0 {
 		where, args = append(where, "time >= ?"), append(args, q.Since)
@@ -349,4 +354,29 @@ func (t *Tx) AuditHead() (size int64, root, mac []byte, err error) {
 func (t *Tx) PutAuditHead(size int64, root, mac []byte) error {
 	return t.exec(`INSERT INTO audit_head (id, size, root, mac) VALUES (1, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET size = excluded.size, root = excluded.root, mac = excluded.mac`, size, root, mac)
+}
+
+// AuditSince calls fn for each event at or after since (ms) whose action
+// is one of actions, oldest first: the tripwires' start-up replay.
+func (t *Tx) AuditSince(since int64, actions []string, fn func(AuditRow) error) error {
+	q := `SELECT ` + auditCols + ` FROM audit_events WHERE time >= ? AND action IN (?` + strings.Repeat(",?", len(actions)-1) + `) ORDER BY idx`
+	args := []any{since}
+	for _, a := range actions {
+		args = append(args, a)
+	}
+	rows, err := t.tx.Query(q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanAudit(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

@@ -26,6 +26,7 @@ type UserRow struct {
 	PwKey         []byte
 	CreatedAt     int64
 	DeactivatedAt sql.NullInt64
+	FrozenAt      sql.NullInt64 // a tripwire froze the account; an admin unfreezes it
 }
 
 // TokenRow is a tokens row.
@@ -113,6 +114,22 @@ func (t *Tx) PutMeta(key string, value []byte) error {
 	return t.exec(`INSERT INTO meta (key, value) VALUES (?, ?)`, key, value)
 }
 
+// SetMeta stores or replaces a clinic-wide value (settings).
+func (t *Tx) SetMeta(key string, value []byte) error {
+	return t.exec(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+}
+
+// FreezeUser marks an active account frozen. ENOTFOUND if it is not an
+// active, unfrozen account.
+func (t *Tx) FreezeUser(id string, at int64) error {
+	return t.execOne("active unfrozen user", `UPDATE users SET frozen_at = ? WHERE id = ? AND active = 1 AND frozen_at IS NULL`, at, id)
+}
+
+// UnfreezeUser lifts a freeze. ENOTFOUND if the account is not frozen.
+func (t *Tx) UnfreezeUser(id string) error {
+	return t.execOne("frozen user", `UPDATE users SET frozen_at = NULL WHERE id = ? AND frozen_at IS NOT NULL`, id)
+}
+
 // Meta returns a clinic-wide value.
 func (t *Tx) Meta(key string) ([]byte, error) {
 	var v []byte
@@ -120,11 +137,11 @@ func (t *Tx) Meta(key string) ([]byte, error) {
 	return v, one(err, "clinic setting")
 }
 
-const userCols = `id, role, coalesce(patient_id, ''), active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at`
+const userCols = `id, role, coalesce(patient_id, ''), active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at, frozen_at`
 
 func scanUser(s scanner) (UserRow, error) {
 	var u UserRow
-	err := s.Scan(&u.ID, &u.Role, &u.PatientID, &u.Active, &u.EmailIndex, &u.Profile, &u.PublicKey, &u.PublicKeyMAC, &u.PwSalt, &u.PwVerifier, &u.PwKey, &u.CreatedAt, &u.DeactivatedAt)
+	err := s.Scan(&u.ID, &u.Role, &u.PatientID, &u.Active, &u.EmailIndex, &u.Profile, &u.PublicKey, &u.PublicKeyMAC, &u.PwSalt, &u.PwVerifier, &u.PwKey, &u.CreatedAt, &u.DeactivatedAt, &u.FrozenAt)
 	return u, err
 }
 

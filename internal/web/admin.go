@@ -20,6 +20,7 @@ func (s *Server) adminRoutes() {
 	s.mux.HandleFunc("GET /admin/careteam", s.role(s.adminCareTeam, hush.RoleAdmin))
 	s.mux.HandleFunc("POST /admin/careteam", s.role(s.adminRequest, hush.RoleAdmin))
 	s.mux.HandleFunc("GET /admin/audit", s.role(s.adminAudit, hush.RoleAdmin, hush.RoleAuditor))
+	s.alertRoutes()
 }
 
 // role requires a signed-in session with one of the roles.
@@ -148,12 +149,13 @@ func (s *Server) adminRequest(w http.ResponseWriter, r *http.Request, sess *sess
 type auditData struct {
 	Events  []clinic.AuditView
 	Patient string
+	Actor   string
 	Since   string
 }
 
 func (s *Server) adminAudit(w http.ResponseWriter, r *http.Request, sess *session) {
-	q := clinic.AuditQuery{PatientID: r.URL.Query().Get("patient"), Limit: clinic.MaxAuditPage}
-	d := auditData{Patient: q.PatientID, Since: r.URL.Query().Get("since")}
+	q := clinic.AuditQuery{PatientID: r.URL.Query().Get("patient"), ActorID: r.URL.Query().Get("actor"), Limit: clinic.MaxAuditPage}
+	d := auditData{Patient: q.PatientID, Actor: q.ActorID, Since: r.URL.Query().Get("since")}
 	if d.Since != "" {
 		t, err := time.ParseInLocation(time.DateOnly, d.Since, clinic.Helsinki)
 		if err != nil {

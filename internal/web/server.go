@@ -68,6 +68,8 @@ func newServer(c *clinic.Clinic, log *slog.Logger, admin bool) (*Server, error) 
 	s := &Server{c: c, log: log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, sessions: newSessions(),
 		byEmail: auth.NewThrottle(5, 15*time.Minute, 15*time.Minute), byAddr: auth.NewThrottle(30, 15*time.Minute, 15*time.Minute),
 		csrf: http.NewCrossOriginProtection(), now: time.Now}
+	// A frozen account's browser sessions end at once, their keys wiped.
+	c.OnFreeze(func(userID string) { s.sessions.dropUser(userID, nil) })
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -204,6 +206,10 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, status int, key s
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch hush.ErrorCode(err) {
 	case hush.EFORBIDDEN:
+		if clinic.ErrFrozen(err) {
+			s.error(w, r, http.StatusForbidden, "error.frozen")
+			return
+		}
 		s.error(w, r, http.StatusForbidden, "error.forbidden")
 	case hush.ENOTFOUND, hush.EINVALID:
 		s.error(w, r, http.StatusNotFound, "error.notfound")
@@ -291,6 +297,11 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 		err = hush.Errorf(hush.EUNAUTHORIZED, "staff only")
 	}
 	if err != nil {
+		if clinic.ErrFrozen(err) {
+			// Only after the right password: a guesser learns nothing.
+			s.render(w, r, http.StatusForbidden, "signin", page{Title: "signin.title", Error: "error.frozen"})
+			return
+		}
 		if hush.ErrorCode(err) != hush.EUNAUTHORIZED {
 			s.fail(w, r, err)
 			return

@@ -70,6 +70,13 @@ func (ss *sessions) create(a *hush.Actor, email string, st stage, now time.Time)
 	b := make([]byte, 32)
 	rand.Read(b)
 	s := &session{id: base64.RawURLEncoding.EncodeToString(b), stage: st, actor: a, email: email, created: now, lastSeen: now}
+	if a.Credential == "" {
+		// The audit log and the tripwires name the sign-in by a random id
+		// of its own, never by the cookie's secret.
+		pub := make([]byte, 12)
+		rand.Read(pub)
+		a.Credential = "web:" + base64.RawURLEncoding.EncodeToString(pub)
+	}
 	ss.mu.Lock()
 	ss.m[s.id] = s
 	ss.mu.Unlock()

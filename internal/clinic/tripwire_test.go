@@ -1,0 +1,262 @@
+package clinic
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hushepr/hush/internal/audit"
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/measures"
+)
+
+// at returns a context for actor a coming in with a credential from an
+// address, as the web app or the API makes one.
+func at(a *hush.Actor, cred, addr string) context.Context {
+	a.Credential = cred
+	return hush.WithRequest(hush.WithActor(context.Background(), a), hush.Request{ID: "r", ClientAddr: addr})
+}
+
+// TestRealisticDayRaisesNothing replays a working day through the clinic
+// service, every read audited and checked by the tripwires at their
+// defaults: reception books 40 appointments (searching, opening details,
+// looking at the day and week calendars again and again) and a clinician
+// sees 12 patients (my day, search, chart, a note, a PHQ-9). No alert.
+func TestRealisticDayRaisesNothing(t *testing.T) {
+	e := newEnv(t)
+	doc := e.user("doc@x.fi", hush.RoleClinician)
+	desk := e.user("desk@x.fi", hush.RoleReception)
+	admin, err := e.c.SignIn(e.ctx, "admin@x.fi", []byte(pw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A Tuesday in November, 07:30 in Helsinki.
+	now := time.Date(2026, 11, 24, 7, 30, 0, 0, Helsinki)
+	e.c.SetClock(func() time.Time { return now })
+	tick := func(d time.Duration) { now = now.Add(d) }
+
+	families := []string{"Aalto", "Berg", "Dahl", "Eklund", "Forsman", "Hirvonen", "Ilves", "Jussila", "Kallio", "Lund", "Mäki", "Nurmi",
+		"Ojala", "Pitkänen", "Rinne", "Saari", "Toivonen", "Uusitalo", "Vainio", "Wikström"}
+	var patients []hush.Patient
+	for i := range 120 {
+		p, err := e.c.CreatePatient(as(desk), hush.Patient{Family: families[i%len(families)], Given: []string{fmt.Sprintf("Given%d", i)},
+			BirthDate: fmt.Sprintf("19%02d-0%d-1%d", 50+i%50, 1+i%9, i%10)}, []string{doc.UserID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		patients = append(patients, p)
+	}
+	deskCtx := at(desk, "web:desk-morning", "192.0.2.10")
+	docCtx := at(doc, "web:doc-morning", "192.0.2.20")
+	day := now.Truncate(24 * time.Hour)
+	week := day.AddDate(0, 0, -int(now.Weekday())+1)
+
+	// Reception: 40 bookings between 08:00 and 16:00.
+	tick(30 * time.Minute)
+	for i := range 40 {
+		p := patients[(i*7)%len(patients)]
+		if _, err := e.c.SearchPatients(deskCtx, PatientQuery{Name: strings.ToLower(p.Family[:3])}); err != nil {
+			t.Fatalf("booking %d: search: %v", i, err)
+		}
+		if _, err := e.c.Patient(deskCtx, p.ID); err != nil {
+			t.Fatalf("booking %d: details: %v", i, err)
+		}
+		start := day.AddDate(0, 0, 1+i%5).Add(time.Duration(8+i%8) * time.Hour)
+		if _, err := e.c.BookAppointment(deskCtx, p.ID, doc.UserID, start, 45*time.Minute); err != nil {
+			t.Fatalf("booking %d: %v", i, err)
+		}
+		if _, err := e.c.Appointments(deskCtx, day, day.AddDate(0, 0, 1), ""); err != nil {
+			t.Fatalf("day calendar: %v", err)
+		}
+		if i%3 == 0 {
+			if _, err := e.c.Appointments(deskCtx, week, week.AddDate(0, 0, 14), ""); err != nil {
+				t.Fatalf("two weeks' calendar: %v", err)
+			}
+		}
+		tick(12 * time.Minute)
+	}
+
+	// The clinician: 12 patients, 45 minutes each, from 08:00 to 17:00.
+	now = day.Add(8 * time.Hour)
+	for i := range 12 {
+		p := patients[i*9]
+		if _, err := e.c.Appointments(docCtx, day, day.AddDate(0, 0, 1), doc.UserID); err != nil {
+			t.Fatalf("my day: %v", err)
+		}
+		if _, err := e.c.SearchPatients(docCtx, PatientQuery{Name: strings.ToLower(p.Family[:2])}); err != nil {
+			t.Fatalf("search: %v", err)
+		}
+		if _, err := e.c.ChartView(docCtx, p.ID); err != nil {
+			t.Fatalf("chart %d: %v", i, err)
+		}
+		tick(30 * time.Minute)
+		if _, err := e.c.CreateNote(docCtx, p.ID, NoteInput{Kind: hush.KindSOAP, Status: hush.StatusSigned, Text: "Subjective: ..."}); err != nil {
+			t.Fatalf("note: %v", err)
+		}
+		if _, err := e.c.AddMeasure(docCtx, p.ID, measures.PHQ9, []int{1, 1, 1, 1, 1, 1, 0, 0, 0}); err != nil {
+			t.Fatalf("measure: %v", err)
+		}
+		if _, err := e.c.ChartView(docCtx, p.ID); err != nil {
+			t.Fatalf("chart again: %v", err)
+		}
+		tick(15 * time.Minute)
+	}
+
+	alerts, err := e.c.Alerts(as(admin), 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range alerts {
+		t.Errorf("false alarm: %s about %s at %s", a.Action, a.Entity, a.Time.In(Helsinki).Format("15:04"))
+	}
+	if frozen, _ := e.c.FrozenAccounts(as(admin)); len(frozen) != 0 {
+		t.Errorf("%d accounts frozen on a normal day", len(frozen))
+	}
+}
+
+// TestFreezeAndUnfreeze: a critical alert freezes the account in the
+// database (so it holds across a restart), ends its token sessions, runs
+// the web app's hook, refuses its sign-in; an admin's unfreeze lifts it
+// and starts its counts afresh. Each step is an audit event.
+func TestFreezeAndUnfreeze(t *testing.T) {
+	e := newEnv(t)
+	doc := e.user("doc@x.fi", hush.RoleClinician)
+	admin, _ := e.c.SignIn(e.ctx, "admin@x.fi", []byte(pw))
+	s := DefaultSettings()
+	s.Hours = [7]string{"00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00"}
+	s.ChartLimit = 3
+	if err := e.c.UpdateSettings(as(admin), s); err != nil {
+		t.Fatal(err)
+	}
+	var hooked []string
+	e.c.OnFreeze(func(id string) { hooked = append(hooked, id) })
+	ctx := at(doc, "token:t1", "192.0.2.1")
+	var ids []string
+	for i := range 5 {
+		p, err := e.c.CreatePatient(ctx, hush.Patient{Family: "P", Given: []string{fmt.Sprint(i)}, BirthDate: "1990-01-01"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, p.ID)
+	}
+	for i, id := range ids {
+		_, err := e.c.Chart(ctx, id)
+		switch {
+		case i < 3 && err != nil:
+			t.Fatalf("chart %d: %v", i, err)
+		case i == 3 && !ErrFrozen(err):
+			t.Fatalf("chart %d past the limit: %v, want the freeze", i, err)
+		}
+	}
+	if len(hooked) != 1 || hooked[0] != doc.UserID {
+		t.Errorf("freeze hook calls: %v", hooked)
+	}
+	if ok, _ := e.c.Active(e.ctx, doc.UserID); ok {
+		t.Error("a frozen account is active")
+	}
+	if _, err := e.c.SignIn(e.ctx, "doc@x.fi", []byte(pw)); !ErrFrozen(err) {
+		t.Errorf("frozen sign-in: %v", err)
+	}
+	// Reopen: the freeze holds across a restart.
+	e.c.Close()
+	c2, err := Open(e.ctx, e.dir, e.kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.c = c2
+	if _, err := c2.SignIn(e.ctx, "doc@x.fi", []byte(pw)); !ErrFrozen(err) {
+		t.Errorf("frozen sign-in after a restart: %v", err)
+	}
+	admin, _ = c2.SignIn(e.ctx, "admin@x.fi", []byte(pw))
+	if err := c2.Unfreeze(as(doc), doc.UserID); hush.ErrorCode(err) != hush.EFORBIDDEN {
+		t.Errorf("unfreeze by the account itself: %v", err)
+	}
+	if err := c2.Unfreeze(as(admin), doc.UserID); err != nil {
+		t.Fatal(err)
+	}
+	doc2, err := c2.SignIn(e.ctx, "doc@x.fi", []byte(pw))
+	if err != nil {
+		t.Fatalf("sign-in after the unfreeze: %v", err)
+	}
+	// Its windows start afresh: three charts again (after the replay of
+	// the log at start-up saw the unfreeze).
+	for _, id := range ids[:3] {
+		if _, err := c2.Chart(at(doc2, "token:t2", "192.0.2.1"), id); err != nil {
+			t.Fatalf("chart after the unfreeze: %v", err)
+		}
+	}
+	evs, _ := c2.SearchAudit(as(admin), AuditQuery{Limit: 500})
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		seen[ev.Action] = true
+		if ev.Action == audit.ActAlertPrefix+"volume.charts" && (ev.Entity != doc.UserID || ev.ActorID != audit.ActorTripwire) {
+			t.Errorf("alert event: %+v", ev.Event)
+		}
+	}
+	for _, a := range []string{audit.ActAlertPrefix + "volume.charts", audit.ActFreeze, audit.ActUnfreeze, audit.ActSettingsUpdate} {
+		if !seen[a] {
+			t.Errorf("no %s event in the audit log", a)
+		}
+	}
+}
+
+// TestSettingsRules: admins only, validated with a message that names the
+// rule and never a value, secrets redacted on the way out and kept when
+// the form sends the redaction mark back.
+func TestSettingsRules(t *testing.T) {
+	e := newEnv(t)
+	doc := e.user("doc@x.fi", hush.RoleClinician)
+	admin, _ := e.c.SignIn(e.ctx, "admin@x.fi", []byte(pw))
+	if _, err := e.c.Settings(as(doc)); hush.ErrorCode(err) != hush.EFORBIDDEN {
+		t.Errorf("a clinician reads settings: %v", err)
+	}
+	good := DefaultSettings()
+	good.WebhookURL, good.WebhookSecret = "https://alerts.example.fi/hush", "s3cret-s3cret-s3cret-s3cret-s3cret!"
+	for _, c := range []struct {
+		name string
+		edit func(*Settings)
+	}{
+		{"hours reversed", func(s *Settings) { s.Hours[1] = "17:00-08:00" }},
+		{"hours garbage", func(s *Settings) { s.Hours[1] = "all day" }},
+		{"minutes 61", func(s *Settings) { s.Hours[1] = "08:61-17:00" }},
+		{"chart limit 0", func(s *Settings) { s.ChartLimit = 0 }},
+		{"window 0", func(s *Settings) { s.ChartWindowMin = 0 }},
+		{"factor below 1", func(s *Settings) { s.BaselineFactor = 0.5 }},
+		{"webhook over http", func(s *Settings) { s.WebhookURL = "http://alerts.example.fi/x" }},
+		{"short secret", func(s *Settings) { s.WebhookSecret = "short" }},
+		{"bad mail", func(s *Settings) {
+			s.SMTPAddr, s.SMTPFrom, s.SMTPTo = "mail.example.fi:25", "hush@x.fi", []string{"not an address"}
+		}},
+	} {
+		s := good
+		c.edit(&s)
+		err := e.c.UpdateSettings(as(admin), s)
+		if hush.ErrorCode(err) != hush.EINVALID {
+			t.Errorf("%s: %v, want invalid", c.name, err)
+			continue
+		}
+		if msg := hush.ErrorMessage(err); strings.Contains(msg, "s3cret") || strings.Contains(msg, "not an address") {
+			t.Errorf("%s: the message echoes input: %s", c.name, msg)
+		}
+	}
+	if err := e.c.UpdateSettings(as(doc), good); hush.ErrorCode(err) != hush.EFORBIDDEN {
+		t.Errorf("a clinician writes settings: %v", err)
+	}
+	if err := e.c.UpdateSettings(as(admin), good); err != nil {
+		t.Fatal(err)
+	}
+	shown, err := e.c.Settings(as(admin))
+	if err != nil || shown.WebhookSecret != secretKept || shown.ChartLimit != 30 {
+		t.Fatalf("shown: %+v %v", shown, err)
+	}
+	shown.ChartLimit = 40
+	if err := e.c.UpdateSettings(as(admin), shown); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := e.c.loadSettings(e.ctx)
+	if stored.WebhookSecret != good.WebhookSecret || stored.ChartLimit != 40 || e.c.trip.det.Settings().ChartLimit != 40 {
+		t.Errorf("after saving the shown form: secret kept %v, limit %d, detector %d", stored.WebhookSecret == good.WebhookSecret, stored.ChartLimit, e.c.trip.det.Settings().ChartLimit)
+	}
+}
