@@ -68,6 +68,8 @@ func formatSpan(sp tripwire.Span) string {
 	return fmt.Sprintf("%02d:%02d-%02d:%02d", sp.Start/60, sp.Start%60, sp.End/60, sp.End%60)
 }
 
+const spanRule = "working hours are written like 08:00-17:00 (start before end), or left empty for a closed day"
+
 // parseSpan reads "HH:MM-HH:MM" ("" is a closed day; "24:00" ends a day).
 func parseSpan(s string) (tripwire.Span, error) {
 	s = strings.TrimSpace(s)
@@ -78,7 +80,7 @@ func parseSpan(s string) (tripwire.Span, error) {
 	start, err1 := parseClock(from)
 	end, err2 := parseClock(to)
 	if !ok || err1 != nil || err2 != nil || start >= end {
-		return tripwire.Span{}, hush.Errorf(hush.EINVALID, "working hours are written like 08:00-17:00 (start before end), or left empty for a closed day")
+		return tripwire.Span{}, hush.Errorf(hush.EINVALID, "%s", spanRule)
 	}
 	return tripwire.Span{Start: start, End: end}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/measures"
+	"github.com/hushepr/hush/internal/tripwire"
 )
 
 // at returns a context for actor a coming in with a credential from an
@@ -259,4 +260,26 @@ func TestSettingsRules(t *testing.T) {
 	if stored.WebhookSecret != good.WebhookSecret || stored.ChartLimit != 40 || e.c.trip.det.Settings().ChartLimit != 40 {
 		t.Errorf("after saving the shown form: secret kept %v, limit %d, detector %d", stored.WebhookSecret == good.WebhookSecret, stored.ChartLimit, e.c.trip.det.Settings().ChartLimit)
 	}
+}
+
+// FuzzParseSpan: working hours typed on the settings page either parse to
+// a span inside the day with start before end, or are refused; never a
+// panic.
+func FuzzParseSpan(f *testing.F) {
+	for _, s := range []string{"08:00-17:00", "", "00:00-24:00", "17:00-08:00", "8:00-9:00", "24:01-24:02", "08:00-", "-", "ab:cd-ef:gh", " 07:30 - 20:00 "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sp, err := parseSpan(s)
+		if err != nil {
+			// One fixed message: it never carries the input.
+			if hush.ErrorCode(err) != hush.EINVALID || hush.ErrorMessage(err) != spanRule {
+				t.Fatalf("%q: %v", s, err)
+			}
+			return
+		}
+		if sp.Start < 0 || sp.End > 24*60 || (sp != (tripwire.Span{}) && sp.Start >= sp.End) {
+			t.Fatalf("%q parsed to %+v", s, sp)
+		}
+	})
 }

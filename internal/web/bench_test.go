@@ -18,6 +18,9 @@ import (
 func BenchmarkChartPage100Notes(b *testing.B) {
 	e := newEnv(b)
 	ctx := context.Background()
+	if err := e.c.UpdateSettings(ctx, benchSettings()); err != nil {
+		b.Fatal(err)
+	}
 	a, _ := e.c.SignIn(ctx, "maria@x.fi", []byte(e.password("maria@x.fi")))
 	actx := hush.WithActor(ctx, a)
 	for i := 0; i < 99; i++ {
@@ -44,4 +47,15 @@ func BenchmarkChartPage100Notes(b *testing.B) {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(size)/1024, "page-KiB")
+}
+
+// benchSettings keeps the tripwires running (their cost is measured) but
+// out of the way of one client reading thousands of times a minute.
+func benchSettings() clinic.Settings {
+	s := clinic.DefaultSettings()
+	s.ChartLimit, s.DirectoryLimit, s.RateLimit = 100000, 100000, 100000
+	for d := range s.Hours {
+		s.Hours[d] = "00:00-24:00"
+	}
+	return s
 }

@@ -862,3 +862,80 @@ func (e *env) actor(t *testing.T, email string) *hush.Actor {
 	}
 	return a
 }
+
+// TestTripwireFreezesWebSession: a browser session that crosses the chart
+// limit is refused with a clear message, ends at once, cannot sign in
+// again, and an admin sees the alert with its audit trail and unfreezes
+// the account on the alerts page. The settings page validates and keeps
+// secrets out of the page.
+func TestTripwireFreezesWebSession(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	s := clinic.DefaultSettings()
+	s.ChartLimit = 1
+	for d := range s.Hours {
+		s.Hours[d] = "00:00-24:00"
+	}
+	if err := e.c.UpdateSettings(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	other, err := e.c.CreatePatient(hush.WithActor(ctx, e.actor(t, "maria@x.fi")), hush.Patient{Family: "Toinen", BirthDate: "1980-05-05"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maria := e.browser()
+	maria.signIn("maria@x.fi")
+	if p := maria.get("/patients/" + e.pid); p.status != 200 {
+		t.Fatalf("first chart: %d", p.status)
+	}
+	p := maria.get("/patients/" + other.ID)
+	if p.status != 403 || !strings.Contains(p.body, "frozen after a security alert") || strings.Contains(p.body, "Toinen") {
+		t.Fatalf("chart past the limit: %d %s", p.status, p.body)
+	}
+	if p := maria.get("/patients"); p.url != "/signin" {
+		t.Fatalf("the frozen session lives on at %s", p.url)
+	}
+	if p := maria.post("/signin", url.Values{"email": {"maria@x.fi"}, "password": {e.password("maria@x.fi")}}); p.status != 403 || !strings.Contains(p.body, "frozen") {
+		t.Fatalf("frozen sign-in: %d %s", p.status, p.body)
+	}
+
+	adminApp, err := web.NewAdmin(e.c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminApp.SetClock(func() time.Time { return e.now })
+	public := e.srv
+	e.srv = httptest.NewTLSServer(adminApp)
+	defer e.srv.Close()
+	admin := e.browser()
+	admin.signIn("admin@x.fi")
+	p = admin.get("/admin/alerts")
+	u, _ := e.c.UserByEmail(ctx, "maria@x.fi")
+	if !strings.Contains(p.body, "Too many records opened") || !strings.Contains(p.body, "Maria Lindqvist") ||
+		!strings.Contains(p.body, "/admin/audit?actor="+u.ID) || !strings.Contains(p.body, "/admin/alerts/unfreeze/"+u.ID) {
+		t.Fatalf("alerts page: %s", p.body)
+	}
+	if trail := admin.get("/admin/audit?actor=" + u.ID); !strings.Contains(trail.body, "chart.read") || !strings.Contains(trail.body, "denied") {
+		t.Fatalf("audit trail: %s", trail.body)
+	}
+	if p := admin.post("/admin/alerts/unfreeze/"+u.ID, nil); p.url != "/admin/alerts" || !strings.Contains(p.body, "No account is frozen") {
+		t.Fatalf("unfreeze: %d %s", p.status, p.body)
+	}
+
+	// Settings: a bad value is refused naming the rule; secrets never come back.
+	form := url.Values{"chart_limit": {"30"}, "chart_window_min": {"10"}, "directory_limit": {"200"}, "directory_window_min": {"10"},
+		"baseline_factor": {"3"}, "rate_limit": {"120"}, "hours1": {"17:00-08:00"},
+		"webhook_url": {"https://alerts.example.fi/hook"}, "webhook_secret": {"a-secret-of-at-least-32-characters!!"}}
+	if p := admin.post("/admin/settings", form); p.status != 400 || !strings.Contains(p.body, "08:00-17:00") || strings.Contains(p.body, "a-secret-of") {
+		t.Fatalf("bad hours: %d %s", p.status, p.body)
+	}
+	for d := range 7 {
+		form.Set(fmt.Sprint("hours", d), "00:00-24:00")
+	}
+	if p := admin.post("/admin/settings", form); p.url != "/admin/settings" || !strings.Contains(p.body, "Settings saved") || strings.Contains(p.body, "a-secret-of") || !strings.Contains(p.body, "(kept)") {
+		t.Fatalf("save: %d %s", p.status, p.body)
+	}
+	e.srv = public
+	maria2 := e.browser()
+	maria2.signIn("maria@x.fi")
+}
