@@ -150,7 +150,13 @@ const auditCols = `idx, time, actor_id, patient_id, action, record`
 
 // ScanAudit calls fn for every event in index order.
 func (t *Tx) ScanAudit(fn func(AuditRow) error) error {
-	rows, err := t.tx.Query(`SELECT ` + auditCols + ` FROM audit_events ORDER BY idx`)
+	return t.eachAudit(fn, `SELECT `+auditCols+` FROM audit_events ORDER BY idx`)
+}
+
+// eachAudit runs q and calls fn for each event row, without holding them
+// all in memory.
+func (t *Tx) eachAudit(fn func(AuditRow) error, q string, args ...any) error {
+	rows, err := t.tx.Query(q, args...)
 	if err != nil {
 		return err
 	}
@@ -364,19 +370,5 @@ func (t *Tx) AuditSince(since int64, actions []string, fn func(AuditRow) error) 
 	for _, a := range actions {
 		args = append(args, a)
 	}
-	rows, err := t.tx.Query(q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanAudit(rows)
-		if err != nil {
-			return err
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return t.eachAudit(fn, q, args...)
 }

@@ -637,14 +637,7 @@ func TestAdminPages(t *testing.T) {
 	if p := e.browser().get("/admin/users"); p.status != 404 && p.url != "/signin" {
 		t.Fatalf("public server has /admin: %d %s", p.status, p.url)
 	}
-	adminApp, err := web.NewAdmin(e.c, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminApp.SetClock(func() time.Time { return e.now })
-	public := e.srv
-	e.srv = httptest.NewTLSServer(adminApp)
-	defer e.srv.Close()
+	public := e.useAdminServer()
 	admin := e.browser()
 	admin.signIn("admin@x.fi")
 	p := admin.get("/admin/users")
@@ -689,8 +682,7 @@ func TestAdminPages(t *testing.T) {
 		t.Fatalf("Leena after the grant: %d", p.status)
 	}
 	// Deactivation from the admin page.
-	e.srv = httptest.NewTLSServer(adminApp)
-	defer e.srv.Close()
+	e.useAdminServer()
 	admin = e.browser()
 	admin.signIn("admin@x.fi")
 	admin.post("/admin/users/"+leena.ID+"/deactivate", nil)
@@ -899,14 +891,7 @@ func TestTripwireFreezesWebSession(t *testing.T) {
 		t.Fatalf("frozen sign-in: %d %s", p.status, p.body)
 	}
 
-	adminApp, err := web.NewAdmin(e.c, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminApp.SetClock(func() time.Time { return e.now })
-	public := e.srv
-	e.srv = httptest.NewTLSServer(adminApp)
-	defer e.srv.Close()
+	public := e.useAdminServer()
 	admin := e.browser()
 	admin.signIn("admin@x.fi")
 	p = admin.get("/admin/alerts")
@@ -938,4 +923,19 @@ func TestTripwireFreezesWebSession(t *testing.T) {
 	e.srv = public
 	maria2 := e.browser()
 	maria2.signIn("maria@x.fi")
+}
+
+// useAdminServer points the env's browsers at a new admin listener and
+// returns the public server, to switch back.
+func (e *env) useAdminServer() *httptest.Server {
+	e.t.Helper()
+	adminApp, err := web.NewAdmin(e.c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	adminApp.SetClock(func() time.Time { return e.now })
+	public := e.srv
+	e.srv = httptest.NewTLSServer(adminApp)
+	e.t.Cleanup(e.srv.Close)
+	return public
 }

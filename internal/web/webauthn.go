@@ -73,6 +73,11 @@ func (s *Server) waUserOf(r *http.Request, userID, email, name string) (*waUser,
 	return u, nil
 }
 
+// waMe is the session's own account with its keys.
+func (s *Server) waMe(r *http.Request, sess *session) (*waUser, error) {
+	return s.waUserOf(r, sess.actor.UserID, sess.email, s.user(r, sess).Name)
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -123,8 +128,7 @@ func (s *Server) keysBegin(w http.ResponseWriter, r *http.Request, sess *session
 		s.jsonError(w, r, http.StatusNotFound, "keys.disabled")
 		return
 	}
-	me := s.user(r, sess)
-	u, err := s.waUserOf(r, sess.actor.UserID, sess.email, me.Name)
+	u, err := s.waMe(r, sess)
 	if err != nil {
 		s.jsonError(w, r, http.StatusInternalServerError, "error.other")
 		return
@@ -166,8 +170,7 @@ func (s *Server) keysFinish(w http.ResponseWriter, r *http.Request, sess *sessio
 		s.jsonError(w, r, http.StatusBadRequest, "keys.failed")
 		return
 	}
-	me := s.user(r, sess)
-	u, err := s.waUserOf(r, sess.actor.UserID, sess.email, me.Name)
+	u, err := s.waMe(r, sess)
 	if err != nil {
 		s.jsonError(w, r, http.StatusInternalServerError, "error.other")
 		return
