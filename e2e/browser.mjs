@@ -266,6 +266,11 @@ await scenario('security key: register, then sign in with Chromium\'s virtual au
   await signIn(page, u, cfg.keysURL);
   await page.getByRole('link', { name: 'Juhani R' }).click();
   assert.equal(new URL(page.url()).pathname, '/account/keys');
+  // Adding a key asks for the second step again: a recovery code here.
+  await page.getByLabel(/^Code from your app/).fill('000000');
+  await page.getByRole('button', { name: 'Add security key' }).click();
+  await page.locator('#key-status').filter({ hasText: 'The code is wrong' }).waitFor();
+  await page.getByLabel(/^Code from your app/).fill(u.codes[0]);
   await page.getByLabel('Name').fill('Desk key');
   await page.getByRole('button', { name: 'Add security key' }).click();
   await page.getByTestId('key-name').filter({ hasText: 'Desk key' }).waitFor();

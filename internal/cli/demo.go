@@ -89,19 +89,11 @@ func randN(n int) int {
 // demoHETU returns a valid identity code in the temporary range (individual
 // number 900-999), which no real person is given as a permanent code.
 func demoHETU(birth time.Time) string {
-	const check = "0123456789ABCDEFHJKLMNPRSTUVWXY"
-	for {
-		ind := 900 + randN(100)
-		n := (birth.Day()*10000+int(birth.Month())*100+birth.Year()%100)*1000 + ind
-		sign := "-"
-		if birth.Year() >= 2000 {
-			sign = "A"
-		}
-		s := fmt.Sprintf("%02d%02d%02d%s%03d%c", birth.Day(), birth.Month(), birth.Year()%100, sign, ind, check[n%31])
-		if _, err := hetu.Parse(s); err == nil {
-			return s
-		}
+	code, err := hetu.Make(birth, 900+randN(100))
+	if err != nil {
+		panic(err) // demo birth dates are 1930–2010
 	}
+	return code.String()
 }
 
 var (

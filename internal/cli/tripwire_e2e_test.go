@@ -79,7 +79,8 @@ func waitMail(t *testing.T, relay *alerttest.SMTPServer, kind, account string) a
 }
 
 // tripwireFixture is a clinic with a clinician treating 60 patients, 260
-// patients in all, alerts going to a real webhook receiver and a real SMTP
+// patients in all (identity codes outside the canaries' temporary range),
+// the default record and directory limits, alerts going to a real webhook receiver and a real SMTP
 // relay, served by hush serve.
 type tripwireFixture struct {
 	*fixture
@@ -101,6 +102,10 @@ func newTripwireFixture(t *testing.T) *tripwireFixture {
 	ctx := context.Background()
 	s := clinic.DefaultSettings()
 	s.Hours = [7]string{"00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00"}
+	// The setup registers 260 patients in seconds, faster than the
+	// request-rate limit allows a person; the sweeps below meet the record
+	// and directory limits long before this one.
+	s.RateLimit = 1000
 	s.WebhookURL, s.WebhookSecret = hookSrv.URL+"/hush-alerts", string(tf.hook.secret)
 	s.SMTPAddr, s.SMTPFrom, s.SMTPTo = tf.relay.Addr(), "hush@clinic.test", []string{"security@clinic.test"}
 	if err := cl.UpdateSettings(ctx, s); err != nil {
@@ -125,7 +130,7 @@ func newTripwireFixture(t *testing.T) *tripwireFixture {
 			gp = []string{f.ids["doc@test.hush"]}
 		}
 		p := f.must(201, f.do(email, "POST", "/fhir/R4/Patient",
-			patientJSON(families[i%len(families)], fmt.Sprintf("Given%03d", i), makeHETU(1+i%28, 1+i%12, 1950+i%50, 900+i%100), "+358401234567", gp...)))
+			patientJSON(families[i%len(families)], fmt.Sprintf("Given%03d", i), makeHETU(1+i%28, 1+i%12, 1950+i%50, 100+i%100), "+358401234567", gp...)))
 		if i < 60 {
 			tf.docPatients = append(tf.docPatients, p["id"].(string))
 		}

@@ -3,10 +3,11 @@ package clinic
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/hushepr/hush/internal/audit"
+	"github.com/hushepr/hush/internal/hetu"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
 	"github.com/hushepr/hush/internal/store"
@@ -18,8 +19,11 @@ import (
 // canaries is sealed in the database (meta "canaries"), so neither a
 // listing nor a copy of the database tells them apart from the real ones.
 //
-// A canary has a name and a date of birth, and no identity code or contact:
-// a valid identity code or phone number could be a real person's.
+// A canary looks like a patient registered some time ago: one or two given
+// names, a birth date, a matching identity code in the temporary range
+// (900–999, which no permanent code holds) and the sex it implies, and a
+// registration date spread over the past two years. It has no phone number
+// or email: a valid one could be a real person's.
 
 const metaCanaries = "canaries"
 
@@ -89,8 +93,11 @@ func (c *Clinic) AddCanaries(ctx context.Context, n int) ([]string, error) {
 		return nil, err
 	}
 	var made []string
-	for range n {
-		p, err := c.createPatient(ctx, creator, canaryPatient(), nil)
+	for tries := 0; len(made) < n && tries < 10*n; tries++ {
+		p, err := c.createPatient(ctx, creator, canaryPatient(c.now()), nil)
+		if hush.ErrorCode(err) == hush.ECONFLICT {
+			continue // a temporary code already registered: draw again
+		}
 		if err != nil {
 			return made, err
 		}
@@ -180,8 +187,17 @@ var (
 		"Juha", "Mikko", "Timo", "Matti", "Antti", "Jari", "Jukka", "Mika", "Markku", "Pekka", "Ville", "Eetu", "Onni", "Leo"}
 )
 
-func canaryPatient() hush.Patient {
-	y, m, d := 1950+rand.IntN(55), 1+rand.IntN(12), 1+rand.IntN(28)
-	return hush.Patient{Family: canaryFamily[rand.IntN(len(canaryFamily))], Given: []string{canaryGiven[rand.IntN(len(canaryGiven))]},
-		BirthDate: fmt.Sprintf("%04d-%02d-%02d", y, m, d)}
+func canaryPatient(now time.Time) hush.Patient {
+	birth := time.Date(1950+rand.IntN(55), time.Month(1+rand.IntN(12)), 1+rand.IntN(31), 0, 0, 0, 0, time.UTC)
+	code, err := hetu.Make(birth, 900+rand.IntN(100))
+	if err != nil {
+		panic(err) // 1950–2004 always makes a code
+	}
+	given := []string{canaryGiven[rand.IntN(len(canaryGiven))]}
+	if rand.IntN(2) == 0 {
+		given = append(given, canaryGiven[rand.IntN(len(canaryGiven))])
+	}
+	return hush.Patient{Family: canaryFamily[rand.IntN(len(canaryFamily))], Given: given, HETU: code.String(),
+		BirthDate: birth.Format(time.DateOnly), Gender: code.Sex(),
+		CreatedAt: now.Add(-time.Duration(rand.Int64N(int64(2 * 365 * 24 * time.Hour)))).UTC().Truncate(time.Millisecond)}
 }

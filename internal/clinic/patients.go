@@ -160,6 +160,7 @@ func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians [
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	p.CreatedAt = time.Time{} // registered now, whatever the caller says
 	return c.createPatient(ctx, a.UserID, p, ids)
 }
 
@@ -172,7 +173,9 @@ func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patie
 		return hush.Patient{}, err
 	}
 	p.ID = newID()
-	p.CreatedAt = now.UTC().Truncate(time.Millisecond)
+	if p.CreatedAt.IsZero() { // a canary comes with a registration date of its own
+		p.CreatedAt = now.UTC().Truncate(time.Millisecond)
+	}
 	dir, _ := json.Marshal(p)
 	row := store.PatientRow{ID: p.ID, Directory: c.dirKey.Seal(dir, patientAD(p.ID)), CreatedAt: p.CreatedAt.UnixMilli(), CreatedBy: creator}
 	clear(dir)
@@ -181,10 +184,15 @@ func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patie
 	}
 	seed := seal.NewRecordSeed()
 	defer seed.Wipe()
+	if err := c.guardWrite(ctx, audit.ActPatientCreate); err != nil {
+		return hush.Patient{}, err
+	}
+	taken := ""
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		if p.HETU != "" {
-			if _, err := tx.PatientByHetuIndex(row.HetuIndex); err == nil {
-				return hush.Errorf(hush.ECONFLICT, "a patient with this identity code is already registered")
+			if other, err := tx.PatientByHetuIndex(row.HetuIndex); err == nil {
+				taken = other.ID
+				return errHETUTaken
 			}
 		}
 		if err := tx.InsertPatient(row); err != nil {
@@ -206,12 +214,28 @@ func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patie
 		}
 		return nil
 	})
+	if taken != "" {
+		return hush.Patient{}, c.hetuTaken(ctx, taken)
+	}
 	if err != nil {
 		return hush.Patient{}, err
 	}
 	// The write is committed: a failed refresh is retried by the next read.
 	c.dir.refresh(ctx)
 	return p, nil
+}
+
+var errHETUTaken = hush.Errorf(hush.ECONFLICT, "a patient with this identity code is already registered")
+
+// hetuTaken answers a registration or correction refused because the
+// identity code is another patient's. That answer tells whether a person
+// is a patient here, so it is a read of that patient's directory entry:
+// audited, and counted by the tripwires (a canary's code trips them).
+func (c *Clinic) hetuTaken(ctx context.Context, otherID string) error {
+	if err := c.logRead(ctx, errHETUTaken, c.event(ctx, audit.ActPatientRead, otherID, "", errHETUTaken)); ErrFrozen(err) {
+		return err
+	}
+	return errHETUTaken
 }
 
 // UpdatePatient corrects a patient's directory entry (names, identity code,
@@ -227,6 +251,10 @@ func (c *Clinic) UpdatePatient(ctx context.Context, p hush.Patient) (hush.Patien
 	if err := ValidatePatient(&p, c.now()); err != nil {
 		return hush.Patient{}, err
 	}
+	if err := c.guardWrite(ctx, audit.ActPatientUpdate); err != nil {
+		return hush.Patient{}, err
+	}
+	taken := ""
 	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		cur, err := tx.PatientByID(p.ID)
 		if err != nil {
@@ -237,7 +265,8 @@ func (c *Clinic) UpdatePatient(ctx context.Context, p hush.Patient) (hush.Patien
 		if p.HETU != "" {
 			idx = c.hetuIndex(p.HETU)
 			if other, err := tx.PatientByHetuIndex(idx); err == nil && other.ID != p.ID {
-				return hush.Errorf(hush.ECONFLICT, "a patient with this identity code is already registered")
+				taken = other.ID
+				return errHETUTaken
 			}
 		}
 		dir, _ := json.Marshal(p)
@@ -249,6 +278,10 @@ func (c *Clinic) UpdatePatient(ctx context.Context, p hush.Patient) (hush.Patien
 		_, err = c.audit.AppendTx(tx, c.event(ctx, audit.ActPatientUpdate, p.ID, "", nil))
 		return err
 	})
+	if taken != "" {
+		c.logDenied(ctx, err, c.event(ctx, audit.ActPatientUpdate, p.ID, "", err))
+		return hush.Patient{}, c.hetuTaken(ctx, taken)
+	}
 	if err != nil {
 		return hush.Patient{}, c.logDenied(ctx, err, c.event(ctx, audit.ActPatientUpdate, p.ID, "", err))
 	}

@@ -326,21 +326,51 @@ func (c *Clinic) UpdateNote(ctx context.Context, id string, ifVersion int, in No
 	return n, c.logDenied(ctx, err, c.event(ctx, failed, pid, noteEntity(id, 0), err))
 }
 
-// NoteHistory returns every version of a note, oldest first.
+// NoteHistory returns every version of a note, oldest first. It is one
+// read: one transaction, and one request's events (a note.read per
+// version) for the audit log and the tripwires.
 func (c *Clinic) NoteHistory(ctx context.Context, id string) ([]hush.Note, error) {
-	latest, err := c.Note(ctx, id, 0)
+	a, err := actor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := []hush.Note{}
-	for v := 1; v < latest.Version; v++ {
-		n, err := c.Note(ctx, id, v)
+	var out []hush.Note
+	var pid string
+	err = c.db.Read(ctx, func(tx *store.Tx) error {
+		latest, err := tx.Note(id, 0)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, n)
+		pid = latest.PatientID
+		if err := c.clinician(tx, a, pid); err != nil {
+			return err
+		}
+		for v := 1; v <= latest.Version; v++ {
+			row := latest
+			if v < latest.Version {
+				if row, err = tx.Note(id, v); err != nil {
+					return err
+				}
+			}
+			n, err := c.openNote(tx, a, row)
+			if err != nil {
+				return err
+			}
+			out = append(out, n)
+		}
+		return nil
+	})
+	evs := []audit.Event{c.event(ctx, audit.ActNoteRead, pid, noteEntity(id, 0), err)}
+	if err == nil {
+		evs = evs[:0]
+		for _, n := range out {
+			evs = append(evs, c.event(ctx, audit.ActNoteRead, pid, noteEntity(id, n.Version), nil))
+		}
 	}
-	return append(out, latest), nil
+	if err := c.logRead(ctx, err, evs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // CareTeam returns the ids of the clinicians on a patient's care team.

@@ -32,18 +32,20 @@ type Settings struct {
 	ChartWindowMin     int     `json:"chart_window_min"`     // ... in this many minutes
 	DirectoryLimit     int     `json:"directory_limit"`      // distinct patients listed or looked up ...
 	DirectoryWindowMin int     `json:"directory_window_min"` // ... in this many minutes
+	CalendarLimit      int     `json:"calendar_limit"`       // distinct patients shown in calendars in that window
 	BaselineFactor     float64 `json:"baseline_factor"`      // × the account's busiest hour of 30 days
 	RateLimit          int     `json:"rate_limit"`           // requests per minute with one session or token
 	TripwiresOff       bool    `json:"tripwires_off"`        // the kill switch (alerts and freezes stop)
 
-	WebhookURL    string   `json:"webhook_url,omitempty"`
-	WebhookSecret string   `json:"webhook_secret,omitempty"` // HMAC-SHA256 key, at least 32 characters
-	SMTPAddr      string   `json:"smtp_addr,omitempty"`      // the clinic's relay, host:port
-	SMTPFrom      string   `json:"smtp_from,omitempty"`
-	SMTPTo        []string `json:"smtp_to,omitempty"`
-	SMTPUsername  string   `json:"smtp_username,omitempty"`
-	SMTPPassword  string   `json:"smtp_password,omitempty"`
-	Syslog        bool     `json:"syslog,omitempty"` // also to the local syslog/journald
+	WebhookURL     string   `json:"webhook_url,omitempty"`
+	WebhookSecret  string   `json:"webhook_secret,omitempty"` // HMAC-SHA256 key, at least 32 characters
+	SMTPAddr       string   `json:"smtp_addr,omitempty"`      // the clinic's relay, host:port
+	SMTPFrom       string   `json:"smtp_from,omitempty"`
+	SMTPTo         []string `json:"smtp_to,omitempty"`
+	SMTPUsername   string   `json:"smtp_username,omitempty"`
+	SMTPPassword   string   `json:"smtp_password,omitempty"`
+	SMTPRequireTLS bool     `json:"smtp_require_tls,omitempty"` // refuse a relay without STARTTLS
+	Syslog         bool     `json:"syslog,omitempty"`           // also to the local syslog/journald
 }
 
 // DefaultSettings are the settings of a new clinic: the tripwires' defaults
@@ -52,7 +54,7 @@ func DefaultSettings() Settings {
 	d := tripwire.DefaultSettings()
 	s := Settings{
 		ChartLimit: d.ChartLimit, ChartWindowMin: int(d.ChartWindow / time.Minute),
-		DirectoryLimit: d.DirectoryLimit, DirectoryWindowMin: int(d.DirectoryWindow / time.Minute),
+		DirectoryLimit: d.DirectoryLimit, DirectoryWindowMin: int(d.DirectoryWindow / time.Minute), CalendarLimit: d.CalendarLimit,
 		BaselineFactor: d.BaselineFactor, RateLimit: int(float64(d.RateLimit) * float64(time.Minute) / float64(d.RateWindow)),
 	}
 	for day, span := range d.WorkHours.Days {
@@ -107,6 +109,7 @@ func (s Settings) tripwire() (tripwire.Settings, error) {
 	}
 	t.ChartLimit, t.ChartWindow = s.ChartLimit, time.Duration(s.ChartWindowMin)*time.Minute
 	t.DirectoryLimit, t.DirectoryWindow = s.DirectoryLimit, time.Duration(s.DirectoryWindowMin)*time.Minute
+	t.CalendarLimit = s.CalendarLimit
 	t.BaselineFactor = s.BaselineFactor
 	t.RateLimit, t.RateWindow = s.RateLimit, time.Minute
 	t.Disabled = s.TripwiresOff
@@ -119,7 +122,7 @@ func (s Settings) tripwire() (tripwire.Settings, error) {
 // alertConfig returns the alert channels' configuration.
 func (s Settings) alertConfig() alert.Config {
 	cfg := alert.Config{WebhookURL: s.WebhookURL, SMTPAddr: s.SMTPAddr, SMTPFrom: s.SMTPFrom, SMTPTo: s.SMTPTo,
-		SMTPUsername: s.SMTPUsername, SMTPPassword: s.SMTPPassword, Syslog: s.Syslog}
+		SMTPUsername: s.SMTPUsername, SMTPPassword: s.SMTPPassword, SMTPRequireTLS: s.SMTPRequireTLS, Syslog: s.Syslog}
 	if s.WebhookSecret != "" {
 		cfg.WebhookSecret = []byte(s.WebhookSecret)
 	}
@@ -172,6 +175,9 @@ func (c *Clinic) loadSettings(ctx context.Context) (Settings, error) {
 		defer clear(b)
 		return json.Unmarshal(b, &s)
 	})
+	if s.CalendarLimit == 0 { // stored before calendars had a limit of their own
+		s.CalendarLimit = DefaultSettings().CalendarLimit
+	}
 	return s, err
 }
 
@@ -195,10 +201,17 @@ func (c *Clinic) UpdateSettings(ctx context.Context, s Settings) error {
 	if err != nil {
 		return err
 	}
+	// A kept secret goes only to the destination it was given for.
 	if s.WebhookSecret == secretKept {
+		if s.WebhookURL != old.WebhookURL {
+			return hush.Errorf(hush.EINVALID, "enter the webhook secret again for a new webhook address")
+		}
 		s.WebhookSecret = old.WebhookSecret
 	}
 	if s.SMTPPassword == secretKept {
+		if s.SMTPAddr != old.SMTPAddr || s.SMTPUsername != old.SMTPUsername {
+			return hush.Errorf(hush.EINVALID, "enter the relay password again for a new relay or user name")
+		}
 		s.SMTPPassword = old.SMTPPassword
 	}
 	if err := s.Validate(); err != nil {
@@ -218,6 +231,10 @@ func (c *Clinic) UpdateSettings(ctx context.Context, s Settings) error {
 	if err != nil {
 		return err
 	}
+	// Tell the channels that were in force: whoever turns the tripwires
+	// off or sends the alerts elsewhere is announced where the clinic
+	// was already listening.
+	c.settingsChanged(ctx)
 	return c.applySettings(s, tw)
 }
 

@@ -146,15 +146,16 @@ func (c *Clinic) authenticateToken(ctx context.Context, bearer string) (*hush.Ac
 		c.dropSession(id)
 		return nil, bad
 	}
-	if user.FrozenAt.Valid {
-		c.dropSession(id)
-		return nil, errFrozen
-	}
 	cred := seal.FromToken(secret, id)
 	defer cred.Wrap.Wipe()
 	verifier := c.credMAC.MAC(seal.AD("hush token verifier v1", id, string(cred.Verifier)))
 	if subtle.ConstantTimeCompare(verifier, tok.Verifier) != 1 {
 		return nil, bad
+	}
+	// Only a holder of the token's secret learns that its account is frozen.
+	if user.FrozenAt.Valid {
+		c.dropSession(id)
+		return nil, errFrozen
 	}
 	c.mu.Lock()
 	s := c.tokens[id]

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/hushepr/hush/internal/audit"
+	"github.com/hushepr/hush/internal/hetu"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/measures"
+	"github.com/hushepr/hush/internal/store"
 	"github.com/hushepr/hush/internal/tripwire"
 )
 
@@ -282,4 +284,197 @@ func FuzzParseSpan(f *testing.F) {
 			t.Fatalf("%q parsed to %+v", s, sp)
 		}
 	})
+}
+
+// allDay is DefaultSettings open every hour (no offhours warnings) with
+// the given record and directory limits.
+func allDay(charts, dir int) Settings {
+	s := DefaultSettings()
+	s.ChartLimit, s.DirectoryLimit = charts, dir
+	for d := range s.Hours {
+		s.Hours[d] = "00:00-24:00"
+	}
+	return s
+}
+
+// TestHETUConflictIsARead: "a patient with this identity code is already
+// registered" tells whether a person is a patient here, so it is counted
+// as a read of that patient: probing codes through registrations or
+// corrections meets the directory limit, and a canary's code freezes at
+// once.
+func TestHETUConflictIsARead(t *testing.T) {
+	e := newEnv(t)
+	doc := e.user("doc@x.fi", hush.RoleClinician)
+	desk := e.user("desk@x.fi", hush.RoleReception)
+	desk2 := e.user("desk2@x.fi", hush.RoleReception)
+	// Register three patients with valid codes, as the doctor.
+	var made []string
+	for i := range 3 {
+		p, err := e.c.CreatePatient(as(doc), hush.Patient{Family: "Real", Given: []string{fmt.Sprint(i)}, BirthDate: fmt.Sprintf("1990-01-%02d", 10+i)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, p.ID)
+	}
+	ctx := at(desk, "token:desk", "192.0.2.5")
+	probe, err := e.c.CreatePatient(ctx, hush.Patient{Family: "Probe", BirthDate: "1980-01-01"}, []string{doc.UserID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Give the real patients codes (as the doctor), then probe them.
+	var real []string
+	for i, id := range made {
+		p, _ := e.c.Patient(as(doc), id)
+		code := hetuFor(t, p.BirthDate, 100+i)
+		p.HETU = code
+		if _, err := e.c.UpdatePatient(as(doc), p); err != nil {
+			t.Fatal(err)
+		}
+		real = append(real, code)
+	}
+	// The probe's own details and two conflicts fit a limit of 3.
+	if err := e.c.UpdateSettings(e.ctx, allDay(30, 3)); err != nil {
+		t.Fatal(err)
+	}
+	pp, err := e.c.Patient(ctx, probe.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, code := range real {
+		pp.HETU, pp.BirthDate = code, ""
+		_, err := e.c.UpdatePatient(ctx, pp)
+		switch {
+		case i < 2 && hush.ErrorCode(err) != hush.ECONFLICT:
+			t.Fatalf("probe %d: %v, want the conflict", i, err)
+		case i == 2 && !ErrFrozen(err):
+			t.Fatalf("probe %d past the directory limit: %v, want the freeze", i, err)
+		}
+	}
+	// A canary's code freezes on the first probe.
+	if err := e.c.UpdateSettings(e.ctx, allDay(30, 200)); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := e.c.AddCanaries(e.ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.c.dir.refresh(e.ctx)
+	canary, ok := e.c.dir.get(ids[0])
+	if !ok || canary.HETU == "" || canary.Gender == "" {
+		t.Fatalf("canary: %+v", canary)
+	}
+	_, err = e.c.CreatePatient(at(desk2, "token:desk2", "192.0.2.6"), hush.Patient{Family: "X", HETU: canary.HETU}, []string{doc.UserID})
+	if !ErrFrozen(err) {
+		t.Fatalf("a canary's code: %v, want the freeze", err)
+	}
+}
+
+// hetuFor returns a valid identity code for a birth date (YYYY-MM-DD).
+func hetuFor(t *testing.T, birth string, ind int) string {
+	t.Helper()
+	d, err := time.Parse(time.DateOnly, birth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := hetu.Make(d, ind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code.String()
+}
+
+// TestNoteHistoryIsOneRead: the history of a note with many (autosaved)
+// versions is one request for the tripwires, so opening it does not trip
+// the request rate (120 a minute).
+func TestNoteHistoryIsOneRead(t *testing.T) {
+	e := newEnv(t)
+	doc := e.user("doc@x.fi", hush.RoleClinician)
+	ctx := at(doc, "web:doc", "192.0.2.1")
+	if err := e.c.UpdateSettings(e.ctx, allDay(30, 200)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.c.CreatePatient(as(doc), hush.Patient{Family: "P", BirthDate: "1990-01-01"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.c.CreateNote(as(doc), p.ID, NoteInput{Kind: hush.KindFree, Status: hush.StatusDraft, Text: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := 1; v < 130; v++ {
+		if n, err = e.c.UpdateNote(as(doc), n.ID, v, NoteInput{Kind: hush.KindFree, Status: hush.StatusDraft, Text: fmt.Sprint("v", v+1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hist, err := e.c.NoteHistory(ctx, n.ID)
+	if err != nil || len(hist) != 130 || hist[129].Text != "v130" || hist[0].Text != "v1" {
+		t.Fatalf("history: %d versions, %v", len(hist), err)
+	}
+	if _, err := e.c.Chart(ctx, p.ID); err != nil {
+		t.Fatalf("after the history: %v", err)
+	}
+}
+
+// TestUnfreezeFromCommandLineWhileServing: hush user unfreeze works on the
+// database while the server runs; the server's detector lets go at the
+// account's next request (the unfreeze is in the audit log), and a
+// request racing the freeze's own commit does not lift it.
+func TestUnfreezeFromCommandLineWhileServing(t *testing.T) {
+	e := newEnv(t)
+	doc := e.user("doc@x.fi", hush.RoleClinician)
+	if err := e.c.UpdateSettings(e.ctx, allDay(1, 200)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := at(doc, "token:doc", "192.0.2.1")
+	var ids []string
+	for i := range 2 {
+		p, err := e.c.CreatePatient(as(doc), hush.Patient{Family: "P", Given: []string{fmt.Sprint(i)}, BirthDate: "1990-01-01"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, p.ID)
+	}
+	e.c.Chart(ctx, ids[0])
+	if _, err := e.c.Chart(ctx, ids[1]); !ErrFrozen(err) {
+		t.Fatalf("past the limit: %v", err)
+	}
+	// Still frozen in memory; the database agrees.
+	if _, err := e.c.Chart(ctx, ids[0]); !ErrFrozen(err) {
+		t.Fatalf("after the freeze: %v", err)
+	}
+	cli, err := Open(e.ctx, e.dir, e.kek) // hush user unfreeze, another process
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Unfreeze(e.ctx, doc.UserID); err != nil {
+		t.Fatal(err)
+	}
+	cli.Close()
+	doc2, err := e.c.SignIn(e.ctx, "doc@x.fi", []byte(pw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Chart(at(doc2, "token:doc2", "192.0.2.1"), ids[0]); err != nil {
+		t.Fatalf("after the unfreeze: %v", err)
+	}
+}
+
+// TestFrozenTokenNeedsItsSecret: only a holder of a token's secret learns
+// that its account is frozen; a guess with the token's id gets the same
+// answer as any bad token.
+func TestFrozenTokenNeedsItsSecret(t *testing.T) {
+	e := newEnv(t)
+	doc := e.user("doc@x.fi", hush.RoleClinician)
+	tok, err := e.c.CreateToken(e.ctx, "doc@x.fi", []byte(pw), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.c.db.ReadWrite(e.ctx, func(tx *store.Tx) error { return tx.FreezeUser(doc.UserID, 1) })
+	if _, err := e.c.Authenticate(e.ctx, tok.Secret); !ErrFrozen(err) {
+		t.Errorf("the right secret: %v, want frozen", err)
+	}
+	forged := tok.Secret[:len(tok.Secret)-4] + "AAAA"
+	if _, err := e.c.Authenticate(e.ctx, forged); ErrFrozen(err) || hush.ErrorCode(err) != hush.EUNAUTHORIZED {
+		t.Errorf("a forged secret: %v, want unauthorized", err)
+	}
 }

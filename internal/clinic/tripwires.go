@@ -46,6 +46,7 @@ type tripwires struct {
 
 	mu       sync.Mutex
 	onFreeze []func(userID string)
+	frozeAt  sync.Map // user id -> time.Time this server froze the account
 }
 
 // detectedActions are the audit actions the detector counts.
@@ -166,6 +167,12 @@ func (c *Clinic) guard(ctx context.Context, evs []audit.Event) int {
 		tes[i] = tripEvent(ev)
 	}
 	d := c.trip.det.Admit(tes)
+	if d.Allowed < len(evs) && len(d.Alerts) == 0 && c.unfrozenElsewhere(ctx, a.UserID) {
+		// The detector still holds a freeze that an admin lifted from the
+		// command line while this server ran: the audit log decides.
+		c.trip.det.Forget(a.UserID)
+		d = c.trip.det.Admit(tes)
+	}
 	for i := d.Allowed; i < len(evs); i++ {
 		evs[i].Outcome = audit.OutcomeDenied
 	}
@@ -173,6 +180,41 @@ func (c *Clinic) guard(ctx context.Context, evs []audit.Event) int {
 		c.raise(ctx, d.Alerts)
 	}
 	return d.Allowed
+}
+
+// guardWrite counts a write request (one that can answer a question about
+// the directory, like a registration refused for a taken identity code)
+// against its credential's request rate. It is refused only when the
+// account is frozen or the rate is crossed.
+func (c *Clinic) guardWrite(ctx context.Context, action string) error {
+	ev := c.event(ctx, action, "", "", nil)
+	if c.guard(ctx, []audit.Event{ev}) < 1 {
+		c.logDenied(ctx, errFrozen, ev)
+		return errFrozen
+	}
+	return nil
+}
+
+// unfrozenElsewhere reports whether the audit log holds an unfreeze of
+// the account after this server froze it. Only an unfreeze event newer
+// than the freeze counts: a request that meets the freeze while the
+// freeze's own transaction is still committing must not lift it.
+func (c *Clinic) unfrozenElsewhere(ctx context.Context, userID string) bool {
+	v, ok := c.trip.frozeAt.Load(userID)
+	if !ok {
+		return false
+	}
+	evs, err := c.audit.Search(ctx, store.AuditQuery{ActionPrefix: audit.ActUnfreeze, Since: v.(time.Time).UnixMilli(), Limit: 50})
+	if err != nil {
+		return false
+	}
+	for _, ev := range evs {
+		if ev.Entity == userID {
+			c.trip.frozeAt.Delete(userID)
+			return true
+		}
+	}
+	return false
 }
 
 // summaries are the fixed texts alerts carry (no personal data).
@@ -196,6 +238,7 @@ func (c *Clinic) raise(ctx context.Context, alerts []tripwire.Alert) {
 			c.trip.log.Error("tripwire alert not recorded", "kind", string(al.Kind), "err", err)
 		}
 		if al.Freeze {
+			c.trip.frozeAt.Store(al.Account, al.At)
 			c.endSessions(al.Account)
 		}
 		c.trip.log.Warn("tripwire alert", "kind", string(al.Kind), "severity", string(al.Severity), "account", al.Account, "frozen", froze, "audit_index", idx)
@@ -261,13 +304,12 @@ func (c *Clinic) Unfreeze(ctx context.Context, userID string) error {
 		_, err := c.audit.AppendTx(tx, ev)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	if c.trip != nil {
+	if c.trip != nil && (err == nil || isNotFound(err)) {
+		// Also when the row was already clear (unfrozen from the command
+		// line while this server ran): the detector lets go too.
 		c.trip.det.Forget(userID)
 	}
-	return nil
+	return err
 }
 
 // FrozenAccount is an account a tripwire froze.
@@ -306,6 +348,26 @@ func (c *Clinic) FrozenAccounts(ctx context.Context) ([]FrozenAccount, error) {
 // limit, before the given index when paging). Admins and auditors.
 func (c *Clinic) Alerts(ctx context.Context, limit int, before int64) ([]AuditView, error) {
 	return c.SearchAudit(ctx, AuditQuery{ActionPrefix: audit.ActAlertPrefix, Limit: limit, BeforeIndex: before})
+}
+
+// settingsChanged announces a change of the clinic settings on the alert
+// channels in force before it (a warning; no freeze).
+func (c *Clinic) settingsChanged(ctx context.Context) {
+	if c.trip == nil {
+		return
+	}
+	n := c.trip.notifier.Load()
+	if n == nil {
+		return
+	}
+	account := "operator"
+	if a := hush.ActorFrom(ctx); a != nil {
+		account = a.UserID
+	}
+	id := make([]byte, 8)
+	rand.Read(id)
+	n.Send(alert.Alert{ID: hex.EncodeToString(id), Kind: "settings.changed", Severity: alert.Warning, Account: account,
+		Summary: "The clinic settings were changed: working hours, tripwire limits or where alerts go.", At: c.now()})
 }
 
 // closeTripwires delivers the alerts still queued.

@@ -165,3 +165,19 @@ func (c Code) Sex() string {
 	}
 	return "male"
 }
+
+// Make returns the identity code of someone born on birth (1900–2099)
+// with the given individual number (2–999): the demo and the canary
+// records use the temporary range 900–999, which no permanent code holds.
+func Make(birth time.Time, individual int) (Code, error) {
+	y := birth.Year()
+	if y < 1900 || y > 2099 || individual < 2 || individual > 999 {
+		return Code{}, errIndividual
+	}
+	sign := byte('-')
+	if y >= 2000 {
+		sign = 'A'
+	}
+	n := (birth.Day()*10000+int(birth.Month())*100+y%100)*1000 + individual
+	return Code{day: birth.Day(), month: int(birth.Month()), year: y, sign: sign, individual: individual, check: checkChars[n%31]}, nil
+}

@@ -207,3 +207,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestMake: a made code parses back to the same birth date, individual
+// number and sex.
+func TestMake(t *testing.T) {
+	for _, c := range []struct {
+		birth time.Time
+		ind   int
+	}{{time.Date(1952, 10, 13, 0, 0, 0, 0, time.UTC), 308}, {time.Date(2004, 2, 29, 0, 0, 0, 0, time.UTC), 901}, {time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC), 998}} {
+		code, err := Make(c.birth, c.ind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(code.String())
+		if err != nil || !back.BirthDate().Equal(c.birth) || back.individual != c.ind {
+			t.Errorf("%v %d: %s parses to %+v, %v", c.birth, c.ind, code, back, err)
+		}
+	}
+	if got, _ := Make(time.Date(1952, 10, 13, 0, 0, 0, 0, time.UTC), 308); got.String() != "131052-308T" {
+		t.Errorf("the known code: %s", got)
+	}
+	if _, err := Make(time.Date(1852, 1, 1, 0, 0, 0, 0, time.UTC), 900); err == nil {
+		t.Error("1852 made a code")
+	}
+}

@@ -23,6 +23,12 @@ type Settings struct {
 	DirectoryLimit  int
 	DirectoryWindow time.Duration
 
+	// CalendarLimit is how many distinct patients an account may see in
+	// calendars in any sliding DirectoryWindow. Calendars get a limit of
+	// their own: a clinic's week view lists every booked patient at once,
+	// names and times only, where a directory sweep wants contacts.
+	CalendarLimit int
+
 	// A baseline alert is raised when the distinct patients whose records
 	// an account opened in the current hour exceed both BaselineFactor
 	// times the account's busiest hour of the last 30 days and
@@ -91,6 +97,7 @@ func DefaultSettings() Settings {
 		ChartWindow:     10 * time.Minute,
 		DirectoryLimit:  200,
 		DirectoryWindow: 10 * time.Minute,
+		CalendarLimit:   1000,
 		BaselineFactor:  3,
 		BaselineFloor:   15,
 		BaselineDays:    7,
@@ -128,6 +135,7 @@ func (s Settings) Validate() error {
 	window("the chart window", s.ChartWindow)
 	limit("the directory limit", s.DirectoryLimit)
 	window("the directory window", s.DirectoryWindow)
+	limit("the calendar limit", s.CalendarLimit)
 	limit("the request rate limit", s.RateLimit)
 	window("the request rate window", s.RateWindow)
 	limit("the baseline floor", s.BaselineFloor)

@@ -15,6 +15,7 @@ type account struct {
 	frozen  bool
 	charts  window
 	dir     window
+	cal     window
 	base    *baseline // nil until the account's first counted chart
 	lastOff int64     // Unix ns of the last offhours alert
 	offSent bool
@@ -26,6 +27,7 @@ func (a *account) reset() {
 	a.frozen = false
 	a.charts = window{}
 	a.dir = window{}
+	a.cal = window{}
 	a.lastOff, a.offSent = 0, false
 	if a.base != nil {
 		clear(a.base.set)

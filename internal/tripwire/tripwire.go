@@ -18,8 +18,9 @@
 //
 // Record opens are the actions chart.read, note.read, measure.read,
 // diagnosis.read, processnote.read and careteam.read. Directory rows are
-// patient.list (a search showed the patient), patient.read (demographics,
-// contacts) and appointment.list (a calendar showed the appointment).
+// patient.list (a search showed the patient) and patient.read
+// (demographics, contacts); calendar rows are appointment.list (a calendar
+// showed the appointment and its patient).
 //
 //   - volume.charts (critical, freezes): more than ChartLimit distinct
 //     patients' records opened by one account in a sliding ChartWindow.
@@ -27,6 +28,9 @@
 //     ChartLimit records at most. Opening a counted patient again is free.
 //   - volume.directory (critical, freezes): the same for directory rows
 //     and DirectoryLimit; a long listing is cut at the row that exceeds it.
+//   - volume.calendar (critical, freezes): the same for patients shown in
+//     calendars and CalendarLimit, over the DirectoryWindow: a clinic's
+//     week view shows every booked patient at once.
 //   - canary (critical, freezes): a record open or patient.read of a canary
 //     patient. That event is refused. A canary listed in a search or a
 //     calendar is not an alert: canaries look like patients in listings,
@@ -127,6 +131,7 @@ type Kind string
 const (
 	KindCharts    Kind = "volume.charts"
 	KindDirectory Kind = "volume.directory"
+	KindCalendar  Kind = "volume.calendar"
 	KindBaseline  Kind = "baseline"
 	KindOffHours  Kind = "offhours"
 	KindNewAddr   Kind = "credential.newaddr"
@@ -370,7 +375,8 @@ type class uint8
 const (
 	other        class = iota
 	recordOpen         // a chart or an item of it
-	directoryRow       // a patient in a listing, a calendar or demographics
+	directoryRow       // a patient in a listing or demographics
+	calendarRow        // a patient in a calendar
 )
 
 // classify returns what an action counts as, and whether it is a request
@@ -381,8 +387,10 @@ func classify(action string) (class, bool) {
 		return recordOpen, true
 	case "patient.read":
 		return directoryRow, true
-	case "patient.list", "appointment.list":
+	case "patient.list":
 		return directoryRow, false
+	case "appointment.list":
+		return calendarRow, false
 	}
 	return other, false
 }
@@ -408,8 +416,11 @@ func (d *Detector) count(a *account, e *Event, s *Settings) (class, Alert, bool)
 	}
 	t := e.Time.UnixNano()
 	w, kind, limit, span := &a.dir, KindDirectory, s.DirectoryLimit, s.DirectoryWindow
-	if cls == recordOpen {
+	switch cls {
+	case recordOpen:
 		w, kind, limit, span = &a.charts, KindCharts, s.ChartLimit, s.ChartWindow
+	case calendarRow:
+		w, kind, limit, span = &a.cal, KindCalendar, s.CalendarLimit, s.DirectoryWindow
 	}
 	if !w.add(e.Patient, t, e.Index, limit, span) {
 		return cls, Alert{Kind: kind, Severity: Critical, Account: e.Account, Count: len(w.seen) + 1, Limit: limit,

@@ -160,11 +160,16 @@ func TestDirectoryLimit(t *testing.T) {
 			{rows("patient.list", t0, ids("p", 0, 500)...), 200, directory},
 		}},
 		{"overlapping listings count each patient once", []step{
-			{rows("appointment.list", t0, ids("p", 0, 150)...), 150, nil},
-			{rows("appointment.list", t0, ids("p", 0, 150)...), 150, nil},
+			{rows("patient.list", t0, ids("p", 0, 150)...), 150, nil},
+			{rows("patient.list", t0, ids("p", 0, 150)...), 150, nil},
 			{rows("patient.list", t0, ids("p", 100, 200)...), 100, nil},
 			{rows("patient.read", t0, "p199"), 1, nil},
 			{rows("patient.list", t0, "p5", "p6", "new", "p7"), 2, directory},
+		}},
+		{"calendars have a limit of their own", []step{
+			{rows("patient.list", t0, ids("p", 0, 200)...), 200, nil},
+			{rows("appointment.list", t0, ids("q", 0, 210)...), 210, nil}, // a big clinic's week
+			{rows("appointment.list", t0, ids("r", 0, 1000)...), 790, []tripwire.Kind{tripwire.KindCalendar}},
 		}},
 		{"the window slides", []step{
 			{rows("patient.list", t0, ids("p", 0, 200)...), 200, nil},

@@ -95,6 +95,7 @@ func (s *Server) adminSaveSettings(w http.ResponseWriter, r *http.Request, sess 
 	num := func(name string) int { n, _ := strconv.Atoi(strings.TrimSpace(r.PostFormValue(name))); return n }
 	st.ChartLimit, st.ChartWindowMin = num("chart_limit"), num("chart_window_min")
 	st.DirectoryLimit, st.DirectoryWindowMin = num("directory_limit"), num("directory_window_min")
+	st.CalendarLimit = num("calendar_limit")
 	st.RateLimit = num("rate_limit")
 	st.BaselineFactor, _ = strconv.ParseFloat(strings.TrimSpace(r.PostFormValue("baseline_factor")), 64)
 	st.TripwiresOff = r.PostFormValue("tripwires_off") == "on"
@@ -109,6 +110,7 @@ func (s *Server) adminSaveSettings(w http.ResponseWriter, r *http.Request, sess 
 	}
 	st.SMTPUsername = strings.TrimSpace(r.PostFormValue("smtp_username"))
 	st.SMTPPassword = r.PostFormValue("smtp_password")
+	st.SMTPRequireTLS = r.PostFormValue("smtp_require_tls") == "on"
 	st.Syslog = r.PostFormValue("syslog") == "on"
 	if err := s.c.UpdateSettings(r.Context(), st); err != nil {
 		if hush.ErrorCode(err) != hush.EINVALID {

@@ -10,6 +10,12 @@ import (
 var catalog = map[string]map[string]string{
 	"en": {
 		"app.name":                       "Hush",
+		"keys.code":                      "Code from your app (or a recovery code)",
+		"keys.codehelp":                  "Adding a key is a new way into your account, so it asks for your second step again.",
+		"keys.needcode":                  "Enter the code from your authenticator app first.",
+		"settings.callimit":              "Patients one account may see in calendars in the same minutes",
+		"settings.smtptls":               "Require TLS (STARTTLS) to the relay",
+		"alerts.kind.volume.calendar":    "Too many patients in calendars",
 		"error.frozen":                   "This account is frozen after a security alert. An admin must review it before it works again.",
 		"alerts.title":                   "Alerts",
 		"alerts.help":                    "The tripwires watch every read for a stolen account sweeping records. A critical alert freezes the account at once: its sessions and tokens stop working until you review it here.",
@@ -244,6 +250,12 @@ var catalog = map[string]map[string]string{
 	},
 	"fi": {
 		"app.name":                       "Hush",
+		"keys.code":                      "Sovelluksen koodi (tai varakoodi)",
+		"keys.codehelp":                  "Avaimen lisääminen avaa uuden tien tilillesi, joten se kysyy toisen vaiheen uudelleen.",
+		"keys.needcode":                  "Anna ensin todennussovelluksen koodi.",
+		"settings.callimit":              "Potilaita, jotka yksi tili saa nähdä kalentereissa samoina minuutteina",
+		"settings.smtptls":               "Vaadi TLS (STARTTLS) välittäjälle",
+		"alerts.kind.volume.calendar":    "Liian monta potilasta kalentereissa",
 		"error.frozen":                   "Tili on jäädytetty turvahälytyksen vuoksi. Ylläpitäjän on tarkistettava se ennen kuin se toimii taas.",
 		"alerts.title":                   "Hälytykset",
 		"alerts.help":                    "Ansalangat valvovat jokaista lukua varastetun tilin varalta, joka käy läpi potilaskertomuksia. Kriittinen hälytys jäädyttää tilin heti: sen istunnot ja tunnisteet lakkaavat toimimasta, kunnes tarkistat sen täällä.",

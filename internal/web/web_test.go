@@ -908,7 +908,7 @@ func TestTripwireFreezesWebSession(t *testing.T) {
 	}
 
 	// Settings: a bad value is refused naming the rule; secrets never come back.
-	form := url.Values{"chart_limit": {"30"}, "chart_window_min": {"10"}, "directory_limit": {"200"}, "directory_window_min": {"10"},
+	form := url.Values{"chart_limit": {"30"}, "chart_window_min": {"10"}, "directory_limit": {"200"}, "directory_window_min": {"10"}, "calendar_limit": {"1000"},
 		"baseline_factor": {"3"}, "rate_limit": {"120"}, "hours1": {"17:00-08:00"},
 		"webhook_url": {"https://alerts.example.fi/hook"}, "webhook_secret": {"a-secret-of-at-least-32-characters!!"}}
 	if p := admin.post("/admin/settings", form); p.status != 400 || !strings.Contains(p.body, "08:00-17:00") || strings.Contains(p.body, "a-secret-of") {

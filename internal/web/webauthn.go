@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -34,8 +35,10 @@ func (s *Server) EnableWebAuthn(origin string) error {
 	if err != nil || u.Scheme != "https" || u.Hostname() == "" || u.Path != "" && u.Path != "/" || u.RawQuery != "" {
 		return fmt.Errorf("webauthn origin: want https://host[:port], got %q", origin)
 	}
+	// Challenges expire on the server too, not only in the browser.
+	limit := webauthn.TimeoutConfig{Enforce: true, Timeout: 2 * time.Minute, TimeoutUVD: 2 * time.Minute}
 	w, err := webauthn.New(&webauthn.Config{RPID: u.Hostname(), RPDisplayName: "Hush " + s.c.Name(),
-		RPOrigins: []string{u.Scheme + "://" + u.Host}})
+		RPOrigins: []string{u.Scheme + "://" + u.Host}, Timeouts: webauthn.TimeoutsConfig{Login: limit, Registration: limit}})
 	if err != nil {
 		return fmt.Errorf("webauthn: %w", err)
 	}
@@ -128,6 +131,29 @@ func (s *Server) keysBegin(w http.ResponseWriter, r *http.Request, sess *session
 		s.jsonError(w, r, http.StatusNotFound, "keys.disabled")
 		return
 	}
+	// A new key is a new way in: whoever holds the session must prove the
+	// second factor again (a borrowed session is not enough).
+	body, ok := readJSON(w, r, 4<<10)
+	var in struct {
+		Code string `json:"code"`
+	}
+	if !ok || json.Unmarshal(body, &in) != nil || in.Code == "" {
+		s.jsonError(w, r, http.StatusBadRequest, "keys.needcode")
+		return
+	}
+	if ok, wait := s.try(r, sess.email); !ok {
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": fmt.Sprintf(translate(lang(r), "signin.locked"), int(wait.Minutes())+1)})
+		return
+	}
+	if err := s.c.VerifySecondFactor(r.Context(), sess.actor.UserID, in.Code); err != nil {
+		if hush.ErrorCode(err) == hush.EUNAUTHORIZED {
+			s.jsonError(w, r, http.StatusUnauthorized, "mfa.bad")
+			return
+		}
+		s.jsonError(w, r, http.StatusInternalServerError, "error.other")
+		return
+	}
+	s.byEmail.Succeed("email:" + sess.email)
 	u, err := s.waMe(r, sess)
 	if err != nil {
 		s.jsonError(w, r, http.StatusInternalServerError, "error.other")
@@ -266,7 +292,12 @@ func (s *Server) mfaKeyFinish(w http.ResponseWriter, r *http.Request, sess *sess
 	parsed, verr := protocol.ParseCredentialRequestResponseBytes(body)
 	if verr == nil {
 		var cred *webauthn.Credential
-		if cred, verr = s.wa.ValidateLogin(u, *data, parsed); verr == nil {
+		if cred, verr = s.wa.ValidateLogin(u, *data, parsed); verr == nil && cred.Authenticator.CloneWarning {
+			// The signature counter went backwards: two copies of the key
+			// exist. Refused (and audited); the owner registers a new key.
+			verr = errors.New("cloned authenticator")
+		}
+		if verr == nil {
 			for i := range u.keys {
 				if string(u.keys[i].ID) == string(cred.ID) {
 					used = &u.keys[i]

@@ -9,10 +9,17 @@
   if (!form || !window.fetch) return;
   const status = document.getElementById('autosave-status');
   const quiet = 3000; // ms after the last keystroke
-  let timer = 0, inflight = null, dirty = false, stopped = false;
+  const spacing = 20000; // ms between two autosaves: each is a version
+  let timer = 0, inflight = null, dirty = false, stopped = false, last = 0;
 
   function save() {
     if (inflight || stopped || !dirty) return;
+    const wait = last + spacing - Date.now();
+    if (wait > 0) {
+      timer = setTimeout(save, wait);
+      return;
+    }
+    last = Date.now();
     inflight = send().finally(() => { inflight = null; });
   }
 

@@ -81,7 +81,7 @@
       ev.preventDefault();
       status.textContent = '';
       try {
-        const opts = await post('/account/keys/begin');
+        const opts = await post('/account/keys/begin', { code: add.elements.code.value });
         const cred = await navigator.credentials.create({ publicKey: creationOptions(opts.publicKey) });
         const res = await post('/account/keys/finish', { name: add.elements.name.value, credential: toJSON(cred) });
         location.assign(res.next);
