@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -77,6 +78,9 @@ func TestBrowser(t *testing.T) {
 	if err := e.app.EnableWebAuthn(keysURL); err != nil {
 		t.Fatal(err)
 	}
+	// A locum's stolen token swept charts this morning: the admin pages
+	// have a frozen account and its alert to show.
+	sweep(t, e)
 	admin, err := web.NewAdmin(e.c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -148,4 +152,32 @@ func screenshots(t *testing.T) string {
 		d, _ = filepath.Abs(filepath.Join("../..", d))
 	}
 	return d
+}
+
+// sweep makes a clinician account sweep charts until the tripwires
+// freeze it.
+func sweep(t *testing.T, e *env) {
+	ctx := context.Background()
+	if _, err := e.c.AddUser(ctx, clinic.NewUser{Email: "locum@x.fi", Name: "Lauri Locum", Role: hush.RoleClinician, Password: []byte(pw)}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.c.SignIn(ctx, "locum@x.fi", []byte(pw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Credential = "token:stolen"
+	actx := hush.WithRequest(hush.WithActor(ctx, a), hush.Request{ID: "sweep", ClientAddr: "203.0.113.9"})
+	for i := range 31 {
+		p, err := e.c.CreatePatient(hush.WithActor(ctx, a), hush.Patient{Family: "Sweep", Given: []string{fmt.Sprint(i)}, BirthDate: "1970-01-01"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.Chart(actx, p.ID); err != nil {
+			if clinic.ErrFrozen(err) {
+				return
+			}
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("the sweep was not stopped")
 }

@@ -78,7 +78,9 @@ func newServer(c *clinic.Clinic, log *slog.Logger, admin bool) (*Server, error) 
 		if n == "templates/layout.html" {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New("layout.html").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 },
+			// Times are stored in UTC and shown on the clinic's wall clock.
+			"local": func(t time.Time) time.Time { return t.In(clinic.Helsinki) }}).ParseFS(templateFS, "templates/layout.html", n)
 		if err != nil {
 			return nil, err
 		}
