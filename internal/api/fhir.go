@@ -38,9 +38,14 @@ type ooIssue struct {
 }
 
 type meta struct {
-	VersionID   string `json:"versionId,omitempty"`
-	LastUpdated string `json:"lastUpdated,omitempty"`
+	VersionID   string   `json:"versionId,omitempty"`
+	LastUpdated string   `json:"lastUpdated,omitempty"`
+	Tag         []coding `json:"tag,omitempty"`
 }
+
+// subsetted marks a resource that carries only some of its elements
+// (FHIR R4 3.1.0.3.6: the SUBSETTED tag).
+var subsetted = coding{System: "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", Code: "SUBSETTED", Display: "subsetted"}
 
 type reference struct {
 	Reference string `json:"reference,omitempty"`
@@ -356,6 +361,21 @@ func fromPatient(p hush.Patient) patientResource {
 		})
 	}
 	return out
+}
+
+// listedPatient is a patient as a search lists it: id, name and birth date
+// only. Contacts and the identity code are in the Patient itself, whose
+// read is a counted, audited directory access (and trips on a canary): a
+// listing is not a contact list, and shows nothing that tells a canary
+// apart.
+func listedPatient(p hush.Patient) patientResource {
+	return patientResource{
+		ResourceType: "Patient",
+		ID:           p.ID,
+		Meta:         &meta{Tag: []coding{subsetted}},
+		Name:         []humanName{{Use: "official", Family: p.Family, Given: p.Given}},
+		BirthDate:    p.BirthDate,
+	}
 }
 
 func fromUser(u hush.User) practitionerResource {

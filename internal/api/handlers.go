@@ -75,7 +75,7 @@ func (s *Server) searchPatients(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, ids := make([]any, len(ps)), make([]string, len(ps))
 	for i, p := range ps {
-		res[i], ids[i] = fromPatient(p), p.ID
+		res[i], ids[i] = listedPatient(p), p.ID
 	}
 	return writeJSON(w, http.StatusOK, searchset("Patient", res, ids))
 }

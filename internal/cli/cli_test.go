@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/hushepr/hush/internal/cli"
+	"github.com/hushepr/hush/internal/clinic"
 )
 
 func runCLI(args []string, env map[string]string) (string, error) {
@@ -147,9 +148,14 @@ func TestInitWithGivenCertificate(t *testing.T) {
 	f := &fixture{t: t, data: filepath.Join(root, "data"), kek: filepath.Join(root, "kek")}
 	cl = f.open()
 	got, _, err := cl.TLS(context.Background())
+	canaries, cerr := cl.Canaries(context.Background())
 	cl.Close()
 	if err != nil || !bytes.Equal(got, certPEM) {
 		t.Fatalf("stored certificate differs: %v", err)
+	}
+	// hush init makes the default canaries.
+	if cerr != nil || len(canaries) != clinic.DefaultCanaries {
+		t.Fatalf("%d canaries after init, want %d (%v)", len(canaries), clinic.DefaultCanaries, cerr)
 	}
 }
 

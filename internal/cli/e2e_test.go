@@ -90,8 +90,8 @@ func TestBreachDrill(t *testing.T) {
 	}
 	var grants []store.GrantRow
 	cl.DB().Read(ctx, func(tx *store.Tx) error { grants, err = tx.Grants(""); return err })
-	if len(grants) != 13 { // 5 patients x (clinician + recovery), 3 canaries x recovery
-		t.Fatalf("%d grants, want 13", len(grants))
+	if len(grants) != 10 { // 5 patients x (clinician + recovery)
+		t.Fatalf("%d grants, want 10", len(grants))
 	}
 }
 
@@ -267,7 +267,7 @@ func TestBackupRestore(t *testing.T) {
 	out := filepath.Join(f.root, "backups", "hush-backup.db")
 	os.MkdirAll(filepath.Dir(out), 0o700)
 	got := f.run("backup", "--data", f.data, "--kek-file", f.kek, "--out", out)
-	if !strings.Contains(got, "verified: 2 users, 4 patients, 1 note versions, 5 grants") {
+	if !strings.Contains(got, "verified: 2 users, 1 patients, 1 note versions, 2 grants") {
 		t.Fatalf("backup output: %s", got)
 	}
 	if _, err := f.try("backup", "--data", f.data, "--kek-file", f.kek, "--out", out); err == nil {

