@@ -87,16 +87,27 @@ func noteInput(r *http.Request) (clinic.NoteInput, error) {
 	return in, nil
 }
 
-func (s *Server) createNote(w http.ResponseWriter, r *http.Request, sess *session) {
+// readNoteForm reads the editor form, answering a bad one itself: an
+// autosave (which may only save a draft) in JSON, a button's post with a
+// page.
+func (s *Server) readNoteForm(w http.ResponseWriter, r *http.Request) (clinic.NoteInput, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	id := r.PathValue("id")
 	in, err := noteInput(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if autosaving(r) && in.Status != hush.StatusDraft {
+	switch {
+	case autosaving(r) && (err != nil || in.Status != hush.StatusDraft):
 		s.jsonError(w, r, http.StatusBadRequest, "note.invalid")
+		return in, false
+	case err != nil:
+		s.fail(w, r, err)
+		return in, false
+	}
+	return in, true
+}
+
+func (s *Server) createNote(w http.ResponseWriter, r *http.Request, sess *session) {
+	id := r.PathValue("id")
+	in, ok := s.readNoteForm(w, r)
+	if !ok {
 		return
 	}
 	n, err := s.c.CreateNote(r.Context(), id, in)
@@ -159,15 +170,9 @@ func (s *Server) editNotePage(w http.ResponseWriter, r *http.Request, sess *sess
 }
 
 func (s *Server) updateNote(w http.ResponseWriter, r *http.Request, sess *session) {
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	id := r.PathValue("id")
-	in, err := noteInput(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if autosaving(r) && in.Status != hush.StatusDraft {
-		s.jsonError(w, r, http.StatusBadRequest, "note.invalid")
+	in, ok := s.readNoteForm(w, r)
+	if !ok {
 		return
 	}
 	n, err := s.c.UpdateNote(r.Context(), id, atoi(r.PostFormValue("version")), in)
