@@ -120,7 +120,9 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir string, o se
 	}
 	defer lf.Close()
 	log := slog.New(slog.NewJSONHandler(lf, nil))
-	cl.SetAlertLog(log)
+	if err := cl.SetAlertLog(ctx, log); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err

@@ -123,11 +123,22 @@ func (c *Clinic) OnFreeze(fn func(userID string)) {
 	c.trip.mu.Unlock()
 }
 
-// SetAlertLog sets the operator log for alert delivery failures.
-func (c *Clinic) SetAlertLog(l *slog.Logger) {
-	if c.trip != nil {
-		c.trip.log = l
+// SetAlertLog sets the operator log for alerts and their delivery
+// failures (hush serve's log file), and restarts the channels with it.
+func (c *Clinic) SetAlertLog(ctx context.Context, l *slog.Logger) error {
+	if c.trip == nil {
+		return nil
 	}
+	c.trip.log = l
+	s, err := c.loadSettings(ctx)
+	if err != nil {
+		return err
+	}
+	tw, err := s.tripwire()
+	if err != nil {
+		return err
+	}
+	return c.applySettings(s, tw)
 }
 
 // SetWebhookClient sets the HTTP client alerts are posted with (tests pass
