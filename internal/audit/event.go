@@ -74,8 +74,12 @@ const (
 	ActWitnessAdd        = "witness.add"
 	ActSettingsUpdate    = "settings.update"
 	ActCanaryAdd         = "canary.add"
-	ActFreeze            = "account.freeze"   // a tripwire froze the account (Entity)
-	ActUnfreeze          = "account.unfreeze" // an admin lifted the freeze
+	// ActIntegrityUpgrade records that the clinic's security state was
+	// stamped with its integrity MACs (once, at the first open after the
+	// upgrade): from then on an unstamped row is tampering.
+	ActIntegrityUpgrade = "integrity.upgrade"
+	ActFreeze           = "account.freeze"   // a tripwire froze the account (Entity)
+	ActUnfreeze         = "account.unfreeze" // an admin lifted the freeze
 	// ActAlertPrefix starts a tripwire alert's action: "alert." + its kind,
 	// such as alert.volume.charts; Entity is the account, PatientID the
 	// canary for alert.canary.

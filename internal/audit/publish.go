@@ -11,6 +11,7 @@ import (
 
 	"github.com/hushepr/hush/internal/audit/witness"
 	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/seal"
 	"github.com/hushepr/hush/internal/store"
 )
 
@@ -21,11 +22,26 @@ func (l *Log) AddWitness(ctx context.Context, url, vkey string) (string, error) 
 		return "", hush.Errorf(hush.EINVALID, "the witness key is not a cosignature/v1 verifier key")
 	}
 	err = l.db.ReadWrite(ctx, func(tx *store.Tx) error {
-		return tx.InsertWitness(store.WitnessRow{Name: v.Name(), URL: url, VKey: vkey, AddedAt: l.now().UnixMilli()})
+		w := store.WitnessRow{Name: v.Name(), URL: url, VKey: vkey, AddedAt: l.now().UnixMilli()}
+		w.MAC = l.witnessMAC(w)
+		return tx.InsertWitness(w)
 	})
 	return v.Name(), err
 }
 
+// witnessMAC authenticates a witness's name, URL and key, so that a
+// database writer cannot redirect the log's publication to a witness of
+// their own (nil when the log has no head key: tests of the bare log).
+func (l *Log) witnessMAC(w store.WitnessRow) []byte {
+	if l.headKey == nil {
+		return nil
+	}
+	return l.headKey.MAC(seal.AD("hush audit witness v1", l.origin, w.Name, w.URL, w.VKey))
+}
+
+// witnesses returns the configured witnesses whose rows verify. A row that
+// does not is an alert and is not used: publication never goes to a URL
+// the clinic did not configure.
 func (l *Log) witnesses(ctx context.Context) ([]store.WitnessRow, error) {
 	var ws []store.WitnessRow
 	err := l.db.Read(ctx, func(tx *store.Tx) error {
@@ -33,7 +49,36 @@ func (l *Log) witnesses(ctx context.Context) ([]store.WitnessRow, error) {
 		ws, err = tx.Witnesses()
 		return err
 	})
-	return ws, err
+	if err != nil || l.headKey == nil {
+		return ws, err
+	}
+	good := ws[:0]
+	for _, w := range ws {
+		if w.MAC == nil || !l.headKey.VerifyMAC(seal.AD("hush audit witness v1", l.origin, w.Name, w.URL, w.VKey), w.MAC) {
+			l.alertOnce("witness.integrity:"+w.Name, "witness.integrity",
+				"a configured witness's row fails its integrity check (its URL or key was changed in the database); it is not used")
+			continue
+		}
+		good = append(good, w)
+	}
+	return good, nil
+}
+
+// StampWitnesses gives witness rows from before witness MACs existed
+// their MAC (the one-time upgrade at open; see clinic's integrity upgrade).
+func (l *Log) StampWitnesses(tx *store.Tx) error {
+	ws, err := tx.Witnesses()
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if w.MAC == nil {
+			if err := tx.SetWitnessMAC(w.Name, l.witnessMAC(w)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Publish signs a checkpoint if the log grew and sends the newest

@@ -120,7 +120,7 @@ func runInit(ctx context.Context, env Env, args []string) error {
 	defer cl.Close()
 	fmt.Fprintf(env.Stdout, "Created clinic %q in %s\n", cl.Name(), c.data)
 	fmt.Fprintf(env.Stdout, "Key-encryption key: %s (back it up apart from the data; without it the directory cannot be opened)\n", c.kekFile)
-	fmt.Fprintf(env.Stdout, "Recovery key fingerprint: %s\n", cl.RecoveryPublicKey().Fingerprint())
+	fmt.Fprintf(env.Stdout, "Recovery key fingerprint: %s (officers: keep it with your share; hush serve logs it at every start, and it must never change)\n", cl.RecoveryPublicKey().Fingerprint())
 	fmt.Fprintf(env.Stdout, "Audit log public key (give it to your auditor for hush audit verify --vkey): %s\n", cl.AuditVerifierKey())
 	fmt.Fprintf(env.Stdout, "Recovery shares (any 2 of 3 rebuild the recovery key; give each to a different officer and keep them offline):\n")
 	for _, p := range sharePaths {

@@ -178,7 +178,7 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir string, o se
 		cl.Audit().Run(actx, interval)
 		close(auditDone)
 	}()
-	log.Info("serving", "addr", ln.Addr().String())
+	log.Info("serving", "addr", ln.Addr().String(), "recovery_key_fingerprint", cl.RecoveryPublicKey().Fingerprint())
 	fmt.Fprintf(env.Stdout, "serving https://%s\n", ln.Addr())
 	if adminAddr != "" {
 		fmt.Fprintf(env.Stdout, "admin pages on https://%s\n", adminAddr)

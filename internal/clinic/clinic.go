@@ -61,10 +61,13 @@ type Clinic struct {
 	dirKey      *seal.Key // seals directory data
 	idxKey      *seal.Key // blind index (HMAC) of identity codes and emails
 	pubMAC      *seal.Key // authenticates stored public keys
+	stateMAC    *seal.Key // authenticates security state: users, record heads, the recovery key
 	credWrap    *seal.Key // wraps password-sealed private keys
 	credMAC     *seal.Key // keys password and token verifiers
 	tlsWrap     *seal.Key // wraps the TLS private key
 	recoveryPub *seal.PublicKey
+	recoveryBad bool // the stored recovery public key failed its MAC: Open refuses
+	integrity   integrityAlerts
 	dir         *directory
 	audit       *audit.Log
 	auditVKey   string
@@ -87,6 +90,7 @@ type Clinic struct {
 // kekKeys derives the KEK subkeys that do not live in the database.
 func (c *Clinic) kekKeys(kek *seal.KEK) {
 	c.pubMAC = kek.Derive("public key mac v1")
+	c.stateMAC = kek.Derive("security state mac v1")
 	c.credWrap = kek.Derive("credential wrap v1")
 	c.credMAC = kek.Derive("credential mac v1")
 	c.tlsWrap = kek.Derive("tls key wrap v1")
@@ -119,7 +123,7 @@ func (c *Clinic) Close() error {
 		delete(c.tokens, id)
 	}
 	c.mu.Unlock()
-	for _, k := range []*seal.Key{c.dirKey, c.idxKey, c.pubMAC, c.credWrap, c.credMAC, c.tlsWrap} {
+	for _, k := range []*seal.Key{c.dirKey, c.idxKey, c.pubMAC, c.stateMAC, c.credWrap, c.credMAC, c.tlsWrap} {
 		k.Wipe()
 	}
 	return c.db.Close()
@@ -219,6 +223,10 @@ func Init(ctx context.Context, dataDir string, kek *seal.KEK, o InitOptions) (*C
 		c.Close()
 		return nil, nil, err
 	}
+	if err := c.checkIntegrity(ctx); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
 	if err := c.startTripwires(ctx); err != nil {
 		c.Close()
 		return nil, nil, err
@@ -253,17 +261,30 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 		return nil, err
 	}
 	c.dir = newDirectory(c)
-	if err := c.dir.refresh(ctx); err != nil {
+	if err := c.openAudit(ctx, kek); err != nil {
 		db.Close()
 		return nil, err
 	}
-	if err := c.openAudit(ctx, kek); err != nil {
-		db.Close()
+	// Stamp (once) and check the security state before anything is read
+	// or granted with it.
+	if err := c.checkIntegrity(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.dir.refresh(ctx); err != nil {
+		c.Close()
 		return nil, err
 	}
 	if err := c.startTripwires(ctx); err != nil {
 		c.Close()
 		return nil, err
+	}
+	c.flushIntegrity(ctx)
+	if c.recoveryBad {
+		// Every new record, epoch and process note is granted to the
+		// recovery key: one swapped in would read them all. Refuse to run.
+		c.Close()
+		return nil, hush.Errorf(hush.EINTERNAL, "the stored recovery public key fails its integrity check: it was changed outside Hush; refusing to start (the clinic was alerted; see docs/operations.md)")
 	}
 	return c, nil
 }

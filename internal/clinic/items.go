@@ -61,7 +61,7 @@ func (c *Clinic) addItem(ctx context.Context, patientID, kind, action string, bo
 		if err := c.clinician(tx, a, patientID); err != nil {
 			return err
 		}
-		epoch, err := tx.CurrentEpoch(patientID)
+		epoch, err := c.currentEpoch(tx, patientID)
 		if err != nil {
 			return err
 		}

@@ -24,11 +24,8 @@ func (c *Clinic) recoveryCodeMAC(userID, code string) []byte {
 func (c *Clinic) HasTOTP(ctx context.Context, userID string) (bool, error) {
 	var ok bool
 	err := c.db.Read(ctx, func(tx *store.Tx) error {
-		_, err := tx.MFA(userID)
-		if isNotFound(err) {
-			return nil
-		}
-		ok = err == nil
+		u, err := c.verifiedUser(tx, userID)
+		ok = u.HasTOTP
 		return err
 	})
 	return ok, err
@@ -52,15 +49,22 @@ func (c *Clinic) EnrollTOTP(ctx context.Context, userID string, secret []byte, c
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		// Enrolment happens once: a second factor is never overwritten here
 		// (a stale enrolment page must not replace the one the user set).
-		if _, err := tx.MFA(userID); err == nil {
+		u, err := c.verifiedUser(tx, userID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.MFA(userID); err == nil || u.HasTOTP {
 			return hush.Errorf(hush.ECONFLICT, "a second factor is already enrolled")
 		}
 		if err := tx.PutMFA(row, macs); err != nil {
 			return err
 		}
+		if err := c.stampUser(tx, userID); err != nil {
+			return err
+		}
 		ev := c.event(ctx, audit.ActMFAEnroll, "", userID, nil)
 		ev.ActorID, ev.Purpose = userID, audit.PurposeSecurity
-		_, err := c.audit.AppendTx(tx, ev)
+		_, err = c.audit.AppendTx(tx, ev)
 		return err
 	})
 	if err != nil {
@@ -75,6 +79,9 @@ func (c *Clinic) VerifySecondFactor(ctx context.Context, userID, code string) er
 	bad := hush.Errorf(hush.EUNAUTHORIZED, "the code is wrong or was already used")
 	now := c.now()
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if _, err := c.verifiedUser(tx, userID); err != nil {
+			return err
+		}
 		m, err := tx.MFA(userID)
 		if err != nil {
 			return hush.Errorf(hush.EUNAUTHORIZED, "no second factor is enrolled")

@@ -257,6 +257,10 @@ func (c *Clinic) UpdatePatient(ctx context.Context, p hush.Patient) (hush.Patien
 		if err != nil {
 			return err
 		}
+		head, err := c.head(tx, p.ID)
+		if err != nil {
+			return err
+		}
 		p.CreatedAt = time.UnixMilli(cur.CreatedAt).UTC()
 		var idx []byte
 		if p.HETU != "" {
@@ -270,6 +274,9 @@ func (c *Clinic) UpdatePatient(ctx context.Context, p hush.Patient) (hush.Patien
 		sealed := c.dirKey.Seal(dir, patientAD(p.ID))
 		clear(dir)
 		if err := tx.UpdatePatientDirectory(p.ID, idx, sealed, a.UserID, c.millis()); err != nil {
+			return err
+		}
+		if err := c.putHead(tx, p.ID, head.Epoch); err != nil {
 			return err
 		}
 		_, err = c.audit.AppendTx(tx, c.event(ctx, audit.ActPatientUpdate, p.ID, "", nil))
@@ -294,6 +301,9 @@ func (c *Clinic) newEpoch(tx *store.Tx, patientID string, epoch int, seed *seal.
 		return internal("derive record key", err)
 	}
 	if err := tx.InsertEpoch(patientID, epoch, rpub.Bytes(), c.epochMAC(patientID, epoch, rpub.Bytes()), now); err != nil {
+		return err
+	}
+	if err := c.putHead(tx, patientID, epoch); err != nil {
 		return err
 	}
 	if err := c.grant(tx, patientID, epoch, seed, RecoveryPrincipal, c.recoveryPub, now); err != nil {
@@ -480,6 +490,16 @@ func (d *directory) refresh(ctx context.Context) error {
 			r, err := tx.PatientByID(ch.PatientID)
 			if err != nil {
 				return err
+			}
+			// An entry its record head does not name (put back from the
+			// history, or its identity-code index moved) is not used.
+			h, err := tx.RecordHead(ch.PatientID)
+			if err != nil && !isNotFound(err) {
+				return err
+			}
+			if err != nil || !d.c.checkHead(h, r) {
+				d.c.integrityAlert("record", ch.PatientID)
+				continue
 			}
 			rows = append(rows, r)
 		}

@@ -160,7 +160,7 @@ func noteEntity(id string, version int) string {
 }
 
 func (c *Clinic) writeNote(tx *store.Tx, a *hush.Actor, row store.NoteRow, in NoteInput) (hush.Note, error) {
-	epoch, err := tx.CurrentEpoch(row.PatientID)
+	epoch, err := c.currentEpoch(tx, row.PatientID)
 	if err != nil {
 		return hush.Note{}, err
 	}
@@ -489,7 +489,7 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 // the recovery key only. New items are sealed under it; the old epochs stay
 // readable to those who still hold their grants.
 func (c *Clinic) rekey(tx *store.Tx, patientID string, stay []string, now int64) error {
-	epoch, err := tx.CurrentEpoch(patientID)
+	epoch, err := c.currentEpoch(tx, patientID)
 	if err != nil {
 		return err
 	}
@@ -502,7 +502,7 @@ func (c *Clinic) rekey(tx *store.Tx, patientID string, stay []string, now int64)
 // grantAll seals every epoch of a record to each user in add and puts them
 // on the care team. open yields the seed of an epoch.
 func (c *Clinic) grantAll(tx *store.Tx, patientID string, add []string, open func(epoch int) (*seal.RecordSeed, error), by string, now int64) error {
-	last, err := tx.CurrentEpoch(patientID)
+	last, err := c.currentEpoch(tx, patientID)
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,8 @@ import (
 func (c *Clinic) MustChangePassword(ctx context.Context, userID string) (bool, error) {
 	var v bool
 	err := c.db.Read(ctx, func(tx *store.Tx) error {
-		var err error
-		v, err = tx.MustChange(userID)
+		u, err := c.verifiedUser(tx, userID)
+		v = u.MustChange
 		return err
 	})
 	return v, err
@@ -46,7 +46,7 @@ func (c *Clinic) ChangePassword(ctx context.Context, newPassword []byte) error {
 	pub := priv.Public()
 	now := c.millis()
 	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
-		u, err := tx.UserByID(a.UserID)
+		u, err := c.verifiedUser(tx, a.UserID)
 		if err != nil {
 			return err
 		}
@@ -95,10 +95,14 @@ func (c *Clinic) ChangePassword(ctx context.Context, newPassword []byte) error {
 		cred := seal.FromPassword(newPassword, salt)
 		defer cred.Wrap.Wipe()
 		pb := pub.Bytes()
-		u.PublicKey, u.PublicKeyMAC, u.PwSalt = pb, c.pubKeyMAC(u.ID, hush.Role(u.Role), pb), salt
+		u.KeyGen++ // a new generation: the retired key's MAC no longer verifies
+		u.PublicKey, u.PublicKeyMAC, u.PwSalt = pb, c.pubKeyMAC(u.ID, hush.Role(u.Role), u.KeyGen, pb), salt
 		u.PwVerifier = c.credMAC.MAC(seal.AD("hush password verifier v1", u.ID, string(cred.Verifier)))
 		u.PwKey = c.credWrap.Seal(seal.SealPrivateKey(priv, cred.Wrap, seal.AD("hush user key password v1", u.ID)), seal.AD("hush user key kek v1", u.ID))
 		if err := tx.ReplaceUserKeys(u); err != nil {
+			return err
+		}
+		if err := c.stampUser(tx, u.ID); err != nil {
 			return err
 		}
 		if err := tx.RevokeTokensOf(u.ID, now); err != nil {

@@ -80,6 +80,9 @@ func (c *Clinic) AddSecurityKey(ctx context.Context, k SecurityKey) error {
 		return hush.Errorf(hush.EINVALID, "a security key's name is 1 to 60 characters")
 	}
 	return c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if _, err := c.verifiedUser(tx, a.UserID); err != nil {
+			return err
+		}
 		have, err := tx.SecurityKeys(a.UserID)
 		if err != nil {
 			return err
@@ -88,6 +91,9 @@ func (c *Clinic) AddSecurityKey(ctx context.Context, k SecurityKey) error {
 			return hush.Errorf(hush.ECONFLICT, "an account holds at most %d security keys", MaxSecurityKeys)
 		}
 		if err := tx.PutSecurityKey(store.SecurityKeyRow{ID: k.ID, UserID: a.UserID, Sealed: c.sealSecurityKey(a.UserID, k), CreatedAt: c.now().UnixMilli()}); err != nil {
+			return err
+		}
+		if err := c.stampUser(tx, a.UserID); err != nil {
 			return err
 		}
 		ev := c.event(ctx, audit.ActSecurityKeyAdd, "", a.UserID, nil)
@@ -104,7 +110,13 @@ func (c *Clinic) RemoveSecurityKey(ctx context.Context, id []byte) error {
 		return err
 	}
 	return c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if _, err := c.verifiedUser(tx, a.UserID); err != nil {
+			return err
+		}
 		if err := tx.DeleteSecurityKey(a.UserID, id); err != nil {
+			return err
+		}
+		if err := c.stampUser(tx, a.UserID); err != nil {
 			return err
 		}
 		ev := c.event(ctx, audit.ActSecurityKeyRemove, "", a.UserID, nil)

@@ -152,7 +152,12 @@ func (c *Clinic) authenticateToken(ctx context.Context, bearer string) (*hush.Ac
 	if subtle.ConstantTimeCompare(verifier, tok.Verifier) != 1 {
 		return nil, bad
 	}
-	// Only a holder of the token's secret learns that its account is frozen.
+	// Only a holder of the token's secret learns that its account is frozen
+	// (or that its stored state failed its integrity check).
+	if err := c.checkUser(user); err != nil {
+		c.dropSession(id)
+		return nil, err
+	}
 	if user.FrozenAt.Valid {
 		c.dropSession(id)
 		return nil, errFrozen
@@ -198,7 +203,7 @@ func (c *Clinic) SweepSessions(ctx context.Context) {
 			if err != nil {
 				return err
 			}
-			u, err := tx.UserByID(tok.UserID)
+			u, err := c.verifiedUser(tx, tok.UserID)
 			if err != nil {
 				return err
 			}

@@ -471,7 +471,9 @@ func TestFrozenTokenNeedsItsSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.c.db.ReadWrite(e.ctx, func(tx *store.Tx) error { return tx.FreezeUser(doc.UserID, 1) })
+	e.c.db.ReadWrite(e.ctx, func(tx *store.Tx) error {
+		return e.c.changeUser(tx, doc.UserID, func() error { return tx.FreezeUser(doc.UserID, 1) })
+	})
 	if _, err := e.c.Authenticate(e.ctx, tok.Secret); !ErrFrozen(err) {
 		t.Errorf("the right secret: %v, want frozen", err)
 	}

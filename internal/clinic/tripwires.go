@@ -234,7 +234,7 @@ func (c *Clinic) frozenInDB(ctx context.Context, userID string) bool {
 	c.db.Read(ctx, func(tx *store.Tx) error {
 		u, err := tx.UserByID(userID)
 		if err == nil {
-			frozen = u.FrozenAt.Valid
+			frozen = u.FrozenAt.Valid || c.checkUser(u) != nil
 		}
 		return err
 	})
@@ -289,11 +289,19 @@ func (c *Clinic) recordAlert(ctx context.Context, al tripwire.Alert) (idx int64,
 		if !al.Freeze {
 			return nil
 		}
+		// A row that fails its integrity check is frozen all the same, but
+		// not stamped: stamping would bless what was changed.
+		_, verr := c.verifiedUser(tx, al.Account)
 		switch err := tx.FreezeUser(al.Account, c.now().UnixMilli()); {
 		case isNotFound(err):
 			return nil // already frozen, or gone
 		case err != nil:
 			return err
+		}
+		if verr == nil {
+			if err := c.stampUser(tx, al.Account); err != nil {
+				return err
+			}
 		}
 		froze = true
 		ev.Action = audit.ActFreeze
@@ -320,7 +328,7 @@ func (c *Clinic) Unfreeze(ctx context.Context, userID string) error {
 		return err
 	}
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
-		if err := tx.UnfreezeUser(userID); err != nil {
+		if err := c.changeUser(tx, userID, func() error { return tx.UnfreezeUser(userID) }); err != nil {
 			return err
 		}
 		ev := c.event(ctx, audit.ActUnfreeze, "", userID, nil)

@@ -52,13 +52,6 @@ func (c *Clinic) emailIndex(email string) []byte {
 	return c.idxKey.MAC(seal.AD("hush email index v1", email))
 }
 
-// pubKeyMAC authenticates a user's public key together with their id and
-// role, so a database writer can neither swap a key in nor turn a reception
-// account into a clinician that care teams accept.
-func (c *Clinic) pubKeyMAC(userID string, role hush.Role, pub []byte) []byte {
-	return c.pubMAC.MAC(seal.AD("hush public key v1", c.id, userID, string(role), string(pub)))
-}
-
 // AddUser creates a staff account with a fresh key pair sealed under the
 // password. It is an operator action (KEK holder), so it takes no actor.
 func (c *Clinic) AddUser(ctx context.Context, nu NewUser) (hush.User, error) {
@@ -97,7 +90,8 @@ func (c *Clinic) AddUser(ctx context.Context, nu NewUser) (hush.User, error) {
 		EmailIndex:   c.emailIndex(email),
 		Profile:      c.dirKey.Seal(prof, seal.AD("hush user profile v1", u.ID)),
 		PublicKey:    pub,
-		PublicKeyMAC: c.pubKeyMAC(u.ID, u.Role, pub),
+		PublicKeyMAC: c.pubKeyMAC(u.ID, u.Role, 1, pub),
+		KeyGen:       1,
 		PwSalt:       salt,
 		PwVerifier:   c.credMAC.MAC(seal.AD("hush password verifier v1", u.ID, string(cred.Verifier))),
 		PwKey:        c.credWrap.Seal(seal.SealPrivateKey(priv, cred.Wrap, seal.AD("hush user key password v1", u.ID)), seal.AD("hush user key kek v1", u.ID)),
@@ -112,6 +106,9 @@ func (c *Clinic) AddUser(ctx context.Context, nu NewUser) (hush.User, error) {
 		if err := tx.InsertUser(row); err != nil {
 			return err
 		}
+		if err := c.stampUser(tx, row.ID); err != nil {
+			return err
+		}
 		_, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActUserAdd, u.PatientID, u.ID, nil))
 		return err
 	})
@@ -122,6 +119,9 @@ func (c *Clinic) AddUser(ctx context.Context, nu NewUser) (hush.User, error) {
 }
 
 func (c *Clinic) userFromRow(r store.UserRow) (hush.User, error) {
+	if err := c.checkUser(r); err != nil {
+		return hush.User{}, err
+	}
 	b, err := c.dirKey.Open(r.Profile, seal.AD("hush user profile v1", r.ID))
 	if err != nil {
 		return hush.User{}, hush.Wrap(hush.EINTERNAL, "a user profile does not open", err)
@@ -193,6 +193,9 @@ func (c *Clinic) Users(ctx context.Context, prefix string) ([]hush.User, error) 
 		}
 		for _, r := range rows {
 			u, err := c.userFromRow(r)
+			if err == errIntegrity {
+				continue // alerted; not shown as if it were an account
+			}
 			if err != nil {
 				return err
 			}
@@ -213,7 +216,7 @@ func (c *Clinic) Active(ctx context.Context, userID string) (bool, error) {
 	var ok bool
 	err := c.db.Read(ctx, func(tx *store.Tx) error {
 		u, err := tx.UserByID(userID)
-		ok = err == nil && u.Active && !u.FrozenAt.Valid
+		ok = err == nil && u.Active && !u.FrozenAt.Valid && c.checkUser(u) == nil
 		if isNotFound(err) {
 			return nil
 		}
@@ -228,11 +231,11 @@ func (c *Clinic) userPublicKey(tx *store.Tx, userID string) (*seal.PublicKey, er
 	if err != nil {
 		return nil, hush.Errorf(hush.EINVALID, "practitioner not found")
 	}
-	if !r.Active || r.Role != string(hush.RoleClinician) {
-		return nil, hush.Errorf(hush.EINVALID, "only an active clinician can be on a care team")
+	if err := c.checkUser(r); err != nil {
+		return nil, err
 	}
-	if !c.pubMAC.VerifyMAC(seal.AD("hush public key v1", c.id, r.ID, r.Role, string(r.PublicKey)), r.PublicKeyMAC) {
-		return nil, hush.Errorf(hush.EINTERNAL, "a stored public key failed its integrity check")
+	if !r.Active || r.Role != string(hush.RoleClinician) || r.PublicKey == nil {
+		return nil, hush.Errorf(hush.EINVALID, "only an active clinician can be on a care team")
 	}
 	return seal.ParsePublicKey(r.PublicKey)
 }
@@ -255,6 +258,9 @@ func (c *Clinic) SignIn(ctx context.Context, email string, password []byte) (*hu
 	var r store.UserRow
 	err = c.db.Read(ctx, func(tx *store.Tx) error {
 		r, err = tx.UserByEmailIndex(c.emailIndex(e))
+		if err == nil {
+			err = c.checkUser(r)
+		}
 		return err
 	})
 	if err != nil || !r.Active {
@@ -339,6 +345,9 @@ func (c *Clinic) DeactivateUser(ctx context.Context, email string) error {
 			}
 		}
 		if err := tx.DeactivateUser(u.ID, now); err != nil {
+			return err
+		}
+		if err := c.stampUser(tx, u.ID); err != nil {
 			return err
 		}
 		if _, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActUserDeactivate, "", u.ID, nil)); err != nil {

@@ -254,20 +254,26 @@ func (t *Tx) LatestCheckpoint() (CheckpointRow, error) {
 type WitnessRow struct {
 	Name, URL, VKey string
 	AddedAt         int64
+	MAC             []byte // authenticates name, URL and key (nil on rows from before it existed)
 }
 
 // InsertWitness adds a witness. ECONFLICT if the name is taken.
 func (t *Tx) InsertWitness(w WitnessRow) error {
-	return t.exec(`INSERT INTO audit_witnesses (name, url, vkey, added_at) VALUES (?,?,?,?)`, w.Name, w.URL, w.VKey, w.AddedAt)
+	return t.exec(`INSERT INTO audit_witnesses (name, url, vkey, added_at, mac) VALUES (?,?,?,?,?)`, w.Name, w.URL, w.VKey, w.AddedAt, w.MAC)
 }
 
 // Witnesses returns the configured witnesses.
 func (t *Tx) Witnesses() ([]WitnessRow, error) {
 	return queryAll(t, func(s scanner) (WitnessRow, error) {
 		var w WitnessRow
-		err := s.Scan(&w.Name, &w.URL, &w.VKey, &w.AddedAt)
+		err := s.Scan(&w.Name, &w.URL, &w.VKey, &w.AddedAt, &w.MAC)
 		return w, err
-	}, `SELECT name, url, vkey, added_at FROM audit_witnesses ORDER BY name`)
+	}, `SELECT name, url, vkey, added_at, mac FROM audit_witnesses ORDER BY name`)
+}
+
+// SetWitnessMAC stores the MAC of a witness row.
+func (t *Tx) SetWitnessMAC(name string, mac []byte) error {
+	return t.execOne("witness", `UPDATE audit_witnesses SET mac = ? WHERE name = ?`, mac, name)
 }
 
 // CosignatureRow is a witness's cosignature of a checkpoint.

@@ -27,6 +27,13 @@ type UserRow struct {
 	CreatedAt     int64
 	DeactivatedAt sql.NullInt64
 	FrozenAt      sql.NullInt64 // a tripwire froze the account; an admin unfreezes it
+	MustChange    bool          // the key pair is replaced at the next web sign-in
+	KeyGen        int64         // the generation of the user's key pair (1, 2, ...)
+	StateGen      int64         // how many times the security state changed
+	StateMAC      []byte        // authenticates the security state (nil: not yet stamped)
+	// Read-only, computed from other tables: the second factors enrolled.
+	HasTOTP      bool
+	SecurityKeys int
 }
 
 // TokenRow is a tokens row.
@@ -137,18 +144,30 @@ func (t *Tx) Meta(key string) ([]byte, error) {
 	return v, one(err, "clinic setting")
 }
 
-const userCols = `id, role, coalesce(patient_id, ''), active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at, frozen_at`
+const userCols = `id, role, coalesce(patient_id, ''), active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at, frozen_at,
+	must_change, key_gen, state_gen, state_mac,
+	EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = users.id),
+	(SELECT count(*) FROM security_keys k WHERE k.user_id = users.id)`
 
 func scanUser(s scanner) (UserRow, error) {
 	var u UserRow
-	err := s.Scan(&u.ID, &u.Role, &u.PatientID, &u.Active, &u.EmailIndex, &u.Profile, &u.PublicKey, &u.PublicKeyMAC, &u.PwSalt, &u.PwVerifier, &u.PwKey, &u.CreatedAt, &u.DeactivatedAt, &u.FrozenAt)
+	err := s.Scan(&u.ID, &u.Role, &u.PatientID, &u.Active, &u.EmailIndex, &u.Profile, &u.PublicKey, &u.PublicKeyMAC, &u.PwSalt, &u.PwVerifier, &u.PwKey, &u.CreatedAt, &u.DeactivatedAt, &u.FrozenAt,
+		&u.MustChange, &u.KeyGen, &u.StateGen, &u.StateMAC, &u.HasTOTP, &u.SecurityKeys)
 	return u, err
+}
+
+// SetUserState stores a user's security-state generation and its MAC.
+func (t *Tx) SetUserState(id string, gen int64, mac []byte) error {
+	return t.execOne("user", `UPDATE users SET state_gen = ?, state_mac = ? WHERE id = ?`, gen, mac, id)
 }
 
 // InsertUser adds a user. ECONFLICT if the email is taken.
 func (t *Tx) InsertUser(u UserRow) error {
-	return t.exec(`INSERT INTO users (id, role, patient_id, active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at) VALUES (?,?,nullif(?, ''),?,?,?,?,?,?,?,?,?,?)`,
-		u.ID, u.Role, u.PatientID, u.Active, u.EmailIndex, u.Profile, u.PublicKey, u.PublicKeyMAC, u.PwSalt, u.PwVerifier, u.PwKey, u.CreatedAt, u.DeactivatedAt)
+	if u.KeyGen == 0 {
+		u.KeyGen = 1
+	}
+	return t.exec(`INSERT INTO users (id, role, patient_id, active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at, key_gen) VALUES (?,?,nullif(?, ''),?,?,?,?,?,?,?,?,?,?,?)`,
+		u.ID, u.Role, u.PatientID, u.Active, u.EmailIndex, u.Profile, u.PublicKey, u.PublicKeyMAC, u.PwSalt, u.PwVerifier, u.PwKey, u.CreatedAt, u.DeactivatedAt, u.KeyGen)
 }
 
 // UserByID returns a user. ENOTFOUND if none.
@@ -440,8 +459,14 @@ func (t *Tx) MustChange(userID string) (bool, error) {
 // ReplaceUserKeys installs a user's new key pair and password material and
 // clears must_change.
 func (t *Tx) ReplaceUserKeys(u UserRow) error {
-	return t.exec(`UPDATE users SET public_key = ?, public_key_mac = ?, pw_salt = ?, pw_verifier = ?, pw_key = ?, must_change = 0 WHERE id = ? AND active = 1`,
-		u.PublicKey, u.PublicKeyMAC, u.PwSalt, u.PwVerifier, u.PwKey, u.ID)
+	return t.execOne("active user", `UPDATE users SET public_key = ?, public_key_mac = ?, pw_salt = ?, pw_verifier = ?, pw_key = ?, must_change = 0, key_gen = ? WHERE id = ? AND active = 1`,
+		u.PublicKey, u.PublicKeyMAC, u.PwSalt, u.PwVerifier, u.PwKey, u.KeyGen, u.ID)
+}
+
+// ReplaceUserKeyMAC replaces the MAC of a user's public key (the
+// integrity upgrade).
+func (t *Tx) ReplaceUserKeyMAC(id string, mac []byte) error {
+	return t.execOne("user", `UPDATE users SET public_key_mac = ? WHERE id = ?`, mac, id)
 }
 
 // ReplaceGrant re-seals an existing grant (key rotation).

@@ -1,0 +1,377 @@
+package clinic
+
+// Integrity of security state against a database writer without the KEK
+// (docs/threat-model.md, "The database writer").
+//
+// Whatever decides who may read what is authenticated under a KEK-derived
+// key, with a generation that only grows:
+//
+//   - the recovery public key (meta), whose fingerprint hush init prints for
+//     the officers to keep and hush serve logs at start: a key that does not verify stops the server;
+//   - each user's security state (role, patient, active, deactivation,
+//     freeze, must-change, the second factors enrolled, the key generation
+//     and public key, the email index), with a change counter; the public
+//     key's own MAC binds its generation, so an older key put back from a
+//     backup does not verify against the row;
+//   - each record's head: its current key epoch and a hash of its current
+//     directory entry, with a change counter, so that deleting the newest
+//     epoch (to make new notes go to an epoch a revoked clinician holds) or
+//     putting back an older directory entry is noticed;
+//   - each configured witness (name, URL, key), in package audit.
+//
+// A row that does not verify is not used, and it is an alert on the
+// clinic's channels (alert.integrity.* in the audit log). Rows from before
+// these MACs existed are stamped once, at the first open after the upgrade;
+// the upgrade is an audit event, so a row whose MAC is later removed (to be
+// stamped again) is a failure, not a legacy row.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hushepr/hush/internal/alert"
+	"github.com/hushepr/hush/internal/audit"
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/store"
+)
+
+const metaRecoveryPublicMAC = "recovery_public_key_mac"
+
+// errIntegrity refuses to use security state that fails its MAC.
+var errIntegrity = hush.Errorf(hush.EINTERNAL, "stored security state failed its integrity check; the clinic's administrators have been alerted")
+
+func b01(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func nullInt(n sql.NullInt64) string {
+	if !n.Valid {
+		return "-"
+	}
+	return strconv.FormatInt(n.Int64, 10)
+}
+
+// pubKeyMAC authenticates a user's public key together with their id, role
+// and key generation, so a database writer can neither swap a key in, nor
+// turn a reception account into a clinician that care teams accept, nor
+// put back a retired key.
+func (c *Clinic) pubKeyMAC(userID string, role hush.Role, gen int64, pub []byte) []byte {
+	return c.pubMAC.MAC(seal.AD("hush public key v2", c.id, userID, string(role), strconv.FormatInt(gen, 10), string(pub)))
+}
+
+func (c *Clinic) userStateAD(r store.UserRow, gen int64) []byte {
+	pk := sha256.Sum256(r.PublicKey)
+	return seal.AD("hush user state v1", c.id, r.ID, r.Role, r.PatientID, b01(r.Active), nullInt(r.DeactivatedAt), nullInt(r.FrozenAt),
+		b01(r.MustChange), b01(r.HasTOTP), strconv.Itoa(r.SecurityKeys), strconv.FormatInt(r.KeyGen, 10), string(pk[:]),
+		string(r.PublicKeyMAC), string(r.EmailIndex), strconv.FormatInt(gen, 10))
+}
+
+// checkUser verifies a user row's security state (and its public key, when
+// it has one). A row that fails is an alert and is not used.
+func (c *Clinic) checkUser(r store.UserRow) error {
+	ok := r.StateMAC != nil && c.stateMAC.VerifyMAC(c.userStateAD(r, r.StateGen), r.StateMAC)
+	if ok && r.PublicKey != nil {
+		ok = c.pubMAC.VerifyMAC(seal.AD("hush public key v2", c.id, r.ID, r.Role, strconv.FormatInt(r.KeyGen, 10), string(r.PublicKey)), r.PublicKeyMAC)
+	}
+	if !ok {
+		c.integrityAlert("user", r.ID)
+		return errIntegrity
+	}
+	return nil
+}
+
+// stampUser records a user's current security state under a new
+// generation. Callers change the state through the store in the same
+// transaction, after the row verified.
+func (c *Clinic) stampUser(tx *store.Tx, userID string) error {
+	r, err := tx.UserByID(userID)
+	if err != nil {
+		return err
+	}
+	gen := r.StateGen + 1
+	return tx.SetUserState(userID, gen, c.stateMAC.MAC(c.userStateAD(r, gen)))
+}
+
+// verifiedUser reads a user row and checks its security state.
+func (c *Clinic) verifiedUser(tx *store.Tx, userID string) (store.UserRow, error) {
+	r, err := tx.UserByID(userID)
+	if err != nil {
+		return r, err
+	}
+	return r, c.checkUser(r)
+}
+
+// changeUser runs change (which updates the user's row through the store)
+// on a row that verifies, and stamps the result.
+func (c *Clinic) changeUser(tx *store.Tx, userID string, change func() error) error {
+	if _, err := c.verifiedUser(tx, userID); err != nil {
+		return err
+	}
+	if err := change(); err != nil {
+		return err
+	}
+	return c.stampUser(tx, userID)
+}
+
+// directoryHash binds a record head to the patient's current directory
+// entry and identity-code index.
+func directoryHash(p store.PatientRow) []byte {
+	h := sha256.New()
+	h.Write(seal.AD("hush record head directory v1", string(p.HetuIndex), string(p.Directory)))
+	return h.Sum(nil)
+}
+
+func (c *Clinic) headMAC(h store.RecordHead) []byte {
+	return c.stateMAC.MAC(seal.AD("hush record head v1", c.id, h.PatientID, strconv.Itoa(h.Epoch), strconv.FormatInt(h.Gen, 10), string(h.Directory)))
+}
+
+// checkHead verifies a record head against its MAC and against the record's
+// stored directory entry.
+func (c *Clinic) checkHead(h store.RecordHead, p store.PatientRow) bool {
+	return c.stateMAC.VerifyMAC(seal.AD("hush record head v1", c.id, h.PatientID, strconv.Itoa(h.Epoch), strconv.FormatInt(h.Gen, 10), string(h.Directory)), h.MAC) &&
+		bytes.Equal(h.Directory, directoryHash(p))
+}
+
+// head returns a record's verified head: its MAC holds, it names the
+// patient's current directory entry, and its epoch is the newest epoch on
+// disk whose public key verifies. Anything else is an alert, and nothing is
+// written to the record.
+func (c *Clinic) head(tx *store.Tx, patientID string) (store.RecordHead, error) {
+	p, err := tx.PatientByID(patientID)
+	if err != nil {
+		return store.RecordHead{}, err
+	}
+	h, err := tx.RecordHead(patientID)
+	if isNotFound(err) {
+		c.integrityAlert("record", patientID)
+		return h, errIntegrity
+	}
+	if err != nil {
+		return h, err
+	}
+	newest, err := tx.CurrentEpoch(patientID)
+	if err != nil {
+		return h, err
+	}
+	if !c.checkHead(h, p) || newest != h.Epoch {
+		c.integrityAlert("record", patientID)
+		return h, errIntegrity
+	}
+	pub, mac, err := tx.Epoch(patientID, h.Epoch)
+	if err != nil {
+		return h, err
+	}
+	if !c.pubMAC.VerifyMAC(seal.AD("hush record epoch v1", c.id, patientID, strconv.Itoa(h.Epoch), string(pub)), mac) {
+		c.integrityAlert("record", patientID)
+		return h, errIntegrity
+	}
+	return h, nil
+}
+
+// currentEpoch is the epoch new content of a record is sealed under: the
+// one its verified head names.
+func (c *Clinic) currentEpoch(tx *store.Tx, patientID string) (int, error) {
+	h, err := c.head(tx, patientID)
+	return h.Epoch, err
+}
+
+// putHead records a record's head at epoch, binding the patient's current
+// directory entry. verify says whether an existing head must verify first
+// (every change but the upgrade's stamping).
+func (c *Clinic) putHead(tx *store.Tx, patientID string, epoch int) error {
+	p, err := tx.PatientByID(patientID)
+	if err != nil {
+		return err
+	}
+	h := store.RecordHead{PatientID: patientID, Epoch: epoch, Gen: 1, Directory: directoryHash(p)}
+	old, err := tx.RecordHead(patientID)
+	switch {
+	case err == nil:
+		h.Gen = old.Gen + 1
+	case !isNotFound(err):
+		return err
+	}
+	h.MAC = c.headMAC(h)
+	return tx.PutRecordHead(h)
+}
+
+func (c *Clinic) recoveryKeyMAC(pub []byte) []byte {
+	return c.stateMAC.MAC(seal.AD("hush recovery public key v1", c.id, string(pub)))
+}
+
+// checkIntegrity runs at open (and init): it stamps rows from before the
+// integrity MACs existed, once, and verifies the recovery public key. The
+// stamping is an audit event; after it, an unstamped row is a failure.
+func (c *Clinic) checkIntegrity(ctx context.Context) error {
+	return c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		upgraded, err := tx.HasAuditAction(audit.ActIntegrityUpgrade)
+		if err != nil {
+			return err
+		}
+		pub := c.recoveryPub.Bytes()
+		mac, err := tx.Meta(metaRecoveryPublicMAC)
+		switch {
+		case isNotFound(err) && !upgraded:
+			if err := tx.PutMeta(metaRecoveryPublicMAC, c.recoveryKeyMAC(pub)); err != nil {
+				return err
+			}
+		case err != nil && !isNotFound(err):
+			return err
+		case err != nil || !c.stateMAC.VerifyMAC(seal.AD("hush recovery public key v1", c.id, string(pub)), mac):
+			c.recoveryBad = true
+			c.integrityAlert("recovery_key", "")
+			return nil
+		}
+		if upgraded {
+			return nil
+		}
+		// The one-time upgrade: stamp what is there, after checking what
+		// could already be checked (public keys had a MAC of their own).
+		users, err := tx.Users()
+		if err != nil {
+			return err
+		}
+		for _, r := range users {
+			if r.StateMAC != nil {
+				continue
+			}
+			if r.PublicKey != nil {
+				if !c.pubMAC.VerifyMAC(seal.AD("hush public key v1", c.id, r.ID, r.Role, string(r.PublicKey)), r.PublicKeyMAC) {
+					c.integrityAlert("user", r.ID)
+					continue // left unstamped: never used
+				}
+				r.KeyGen = 1
+				r.PublicKeyMAC = c.pubKeyMAC(r.ID, hush.Role(r.Role), 1, r.PublicKey)
+				if err := tx.ReplaceUserKeyMAC(r.ID, r.PublicKeyMAC); err != nil {
+					return err
+				}
+			}
+			if err := c.stampUser(tx, r.ID); err != nil {
+				return err
+			}
+		}
+		heads, err := tx.RecordHeads()
+		if err != nil {
+			return err
+		}
+		ids, err := tx.PatientIDs()
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, ok := heads[id]; ok {
+				continue
+			}
+			e, err := tx.CurrentEpoch(id)
+			if err != nil {
+				return err
+			}
+			if err := c.putHead(tx, id, e); err != nil {
+				return err
+			}
+		}
+		if err := c.audit.StampWitnesses(tx); err != nil {
+			return err
+		}
+		ev := audit.Event{Time: c.now(), ActorID: "operator", ActorRole: string(hush.RoleOperator), Action: audit.ActIntegrityUpgrade,
+			Purpose: audit.PurposeSecurity, Outcome: audit.OutcomeSuccess}
+		_, err = c.audit.AppendTx(tx, ev)
+		return err
+	})
+}
+
+// integrityAlerts holds what failed its integrity check, each raised once
+// per process, and alerts raised before the channels were up.
+type integrityAlerts struct {
+	mu      sync.Mutex
+	seen    map[string]bool
+	pending []integrityFailure
+}
+
+type integrityFailure struct {
+	what, id string
+	at       time.Time
+}
+
+var integritySummaries = map[string]string{
+	"user":         "An account's stored security state (role, status, second factors or key) was changed outside Hush. The account cannot be used until it is reviewed.",
+	"record":       "A patient record's stored key state or directory entry was changed or rolled back outside Hush. Nothing is written to the record until it is reviewed.",
+	"recovery_key": "The clinic's stored recovery public key was changed outside Hush. The server refuses to start.",
+}
+
+// integrityAlert raises an alert for a row that failed its integrity
+// check: an audit event (alert.integrity.<what>), the operator's log and
+// the remote channels. It never blocks the caller (which may hold the
+// write transaction): delivery runs in its own goroutine, or at the end of
+// Open when the channels are not up yet.
+func (c *Clinic) integrityAlert(what, id string) {
+	c.integrity.mu.Lock()
+	if c.integrity.seen == nil {
+		c.integrity.seen = map[string]bool{}
+	}
+	key := what + ":" + id
+	if c.integrity.seen[key] {
+		c.integrity.mu.Unlock()
+		return
+	}
+	c.integrity.seen[key] = true
+	f := integrityFailure{what: what, id: id, at: c.now()}
+	if c.trip == nil || c.audit == nil {
+		c.integrity.pending = append(c.integrity.pending, f)
+		c.integrity.mu.Unlock()
+		return
+	}
+	c.integrity.mu.Unlock()
+	go c.deliverIntegrity(context.Background(), f)
+}
+
+// flushIntegrity delivers the alerts raised before the channels were up.
+func (c *Clinic) flushIntegrity(ctx context.Context) {
+	c.integrity.mu.Lock()
+	pending := c.integrity.pending
+	c.integrity.pending = nil
+	c.integrity.mu.Unlock()
+	for _, f := range pending {
+		c.deliverIntegrity(ctx, f)
+	}
+}
+
+func (c *Clinic) deliverIntegrity(ctx context.Context, f integrityFailure) {
+	kind := "integrity." + f.what
+	ev := audit.Event{Time: f.at, ActorID: audit.ActorTripwire, ActorRole: "system", Action: audit.ActAlertPrefix + kind,
+		Entity: f.id, Purpose: audit.PurposeSecurity, Outcome: audit.OutcomeSuccess}
+	if f.what == "record" {
+		ev.Entity, ev.PatientID = "", f.id
+	}
+	aerr := c.audit.Append(ctx, ev)
+	log := slog.Default()
+	if c.trip != nil && c.trip.log != nil {
+		log = c.trip.log
+	}
+	log.Error("integrity alert", "kind", kind, "id", f.id, "audited", aerr == nil)
+	if c.trip == nil {
+		return
+	}
+	if n := c.trip.notifier.Load(); n != nil {
+		b := make([]byte, 8)
+		rand.Read(b)
+		account := ""
+		if f.what == "user" {
+			account = f.id
+		}
+		n.Send(alert.Alert{ID: hex.EncodeToString(b), Kind: kind, Severity: alert.Critical, Account: account,
+			Summary: integritySummaries[f.what], At: f.at})
+	}
+}
