@@ -78,6 +78,12 @@ const (
 	// stamped with its integrity MACs (once, at the first open after the
 	// upgrade): from then on an unstamped row is tampering.
 	ActIntegrityUpgrade = "integrity.upgrade"
+	// ActStateAnchor anchors a change of security state in the log: Entity
+	// is "user:<id>:<generation>" or "record:<patient id>:<generation>".
+	// At start the server checks that no row is older than its newest
+	// anchor, so a row put back from an old copy (with its then-valid MAC)
+	// is noticed unless the log itself is cut, which the witnesses see.
+	ActStateAnchor = "integrity.state"
 	ActFreeze           = "account.freeze"   // a tripwire froze the account (Entity)
 	ActUnfreeze         = "account.unfreeze" // an admin lifted the freeze
 	// ActAlertPrefix starts a tripwire alert's action: "alert." + its kind,

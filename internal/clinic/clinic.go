@@ -271,6 +271,10 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 		c.Close()
 		return nil, err
 	}
+	if err := c.checkAnchors(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	if err := c.dir.refresh(ctx); err != nil {
 		c.Close()
 		return nil, err

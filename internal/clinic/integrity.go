@@ -34,6 +34,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,7 +82,7 @@ func (c *Clinic) userStateAD(r store.UserRow, gen int64) []byte {
 // checkUser verifies a user row's security state (and its public key, when
 // it has one). A row that fails is an alert and is not used.
 func (c *Clinic) checkUser(r store.UserRow) error {
-	ok := r.StateMAC != nil && c.stateMAC.VerifyMAC(c.userStateAD(r, r.StateGen), r.StateMAC)
+	ok := r.StateMAC != nil && c.stateMAC.VerifyMAC(c.userStateAD(r, r.StateGen), r.StateMAC) && !c.isStale("user", r.ID)
 	if ok && r.PublicKey != nil {
 		ok = c.pubMAC.VerifyMAC(seal.AD("hush public key v2", c.id, r.ID, r.Role, strconv.FormatInt(r.KeyGen, 10), string(r.PublicKey)), r.PublicKeyMAC)
 	}
@@ -101,7 +102,84 @@ func (c *Clinic) stampUser(tx *store.Tx, userID string) error {
 		return err
 	}
 	gen := r.StateGen + 1
-	return tx.SetUserState(userID, gen, c.stateMAC.MAC(c.userStateAD(r, gen)))
+	if err := tx.SetUserState(userID, gen, c.stateMAC.MAC(c.userStateAD(r, gen))); err != nil {
+		return err
+	}
+	return c.anchor(tx, "user", userID, gen)
+}
+
+// anchor appends the audit event that fixes a security state's newest
+// generation in the log.
+func (c *Clinic) anchor(tx *store.Tx, what, id string, gen int64) error {
+	_, err := c.audit.AppendTx(tx, audit.Event{Time: c.now(), ActorID: audit.ActorTripwire, ActorRole: "system", Action: audit.ActStateAnchor,
+		Entity: what + ":" + id + ":" + strconv.FormatInt(gen, 10), Purpose: audit.PurposeSecurity, Outcome: audit.OutcomeSuccess})
+	return err
+}
+
+// checkAnchors compares every user row and record head with the newest
+// generation the audit log anchored for it. An older row (put back from a
+// copy, MAC and all) is an alert and is not used from then on.
+func (c *Clinic) checkAnchors(ctx context.Context) error {
+	newest := map[string]int64{}
+	err := c.audit.Replay(ctx, time.UnixMilli(0), []string{audit.ActStateAnchor}, func(ev audit.Event) {
+		i := strings.LastIndexByte(ev.Entity, ':')
+		if i < 0 {
+			return
+		}
+		gen, err := strconv.ParseInt(ev.Entity[i+1:], 10, 64)
+		if err == nil && gen > newest[ev.Entity[:i]] {
+			newest[ev.Entity[:i]] = gen
+		}
+	})
+	if err != nil {
+		return err
+	}
+	var stale []string
+	err = c.db.Read(ctx, func(tx *store.Tx) error {
+		users, err := tx.Users()
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			if u.StateGen < newest["user:"+u.ID] {
+				stale = append(stale, "user:"+u.ID)
+				continue
+			}
+			c.checkUser(u) // alerts now, not at the account's next use
+		}
+		heads, err := tx.RecordHeads()
+		if err != nil {
+			return err
+		}
+		for id, h := range heads {
+			if h.Gen < newest["record:"+id] {
+				stale = append(stale, "record:"+id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.integrity.mu.Lock()
+	if c.integrity.stale == nil {
+		c.integrity.stale = map[string]bool{}
+	}
+	for _, k := range stale {
+		c.integrity.stale[k] = true
+	}
+	c.integrity.mu.Unlock()
+	for _, k := range stale {
+		what, id, _ := strings.Cut(k, ":")
+		c.integrityAlert(what, id)
+	}
+	return nil
+}
+
+func (c *Clinic) isStale(what, id string) bool {
+	c.integrity.mu.Lock()
+	defer c.integrity.mu.Unlock()
+	return c.integrity.stale[what+":"+id]
 }
 
 // verifiedUser reads a user row and checks its security state.
@@ -165,7 +243,7 @@ func (c *Clinic) head(tx *store.Tx, patientID string) (store.RecordHead, error) 
 	if err != nil {
 		return h, err
 	}
-	if !c.checkHead(h, p) || newest != h.Epoch {
+	if !c.checkHead(h, p) || newest != h.Epoch || c.isStale("record", patientID) {
 		c.integrityAlert("record", patientID)
 		return h, errIntegrity
 	}
@@ -204,7 +282,10 @@ func (c *Clinic) putHead(tx *store.Tx, patientID string, epoch int) error {
 		return err
 	}
 	h.MAC = c.headMAC(h)
-	return tx.PutRecordHead(h)
+	if err := tx.PutRecordHead(h); err != nil {
+		return err
+	}
+	return c.anchor(tx, "record", patientID, h.Gen)
 }
 
 func (c *Clinic) recoveryKeyMAC(pub []byte) []byte {
@@ -296,6 +377,7 @@ func (c *Clinic) checkIntegrity(ctx context.Context) error {
 // per process, and alerts raised before the channels were up.
 type integrityAlerts struct {
 	mu      sync.Mutex
+	stale   map[string]bool // "user:<id>", "record:<id>": older than the log's anchor
 	seen    map[string]bool
 	pending []integrityFailure
 }

@@ -497,7 +497,7 @@ func (d *directory) refresh(ctx context.Context) error {
 			if err != nil && !isNotFound(err) {
 				return err
 			}
-			if err != nil || !d.c.checkHead(h, r) {
+			if err != nil || !d.c.checkHead(h, r) || d.c.isStale("record", ch.PatientID) {
 				d.c.integrityAlert("record", ch.PatientID)
 				continue
 			}

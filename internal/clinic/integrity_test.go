@@ -1,0 +1,90 @@
+package clinic
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/store"
+)
+
+// tamperDB changes the database file as a writer without the KEK would.
+func tamperDB(t *testing.T, dir, stmt string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(dir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(stmt, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func cosignatureVKey(t *testing.T, name string) string {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk := append([]byte{0x04}, pub...)
+	h := sha256.Sum256(append([]byte(name+"\n"), pk...))
+	return fmt.Sprintf("%s+%08x+%s", name, h[:4], base64.StdEncoding.EncodeToString(pk))
+}
+
+// TestWitnessRowTampered: a witness whose URL was changed in the database
+// is not published to (publication is never redirected), and it is an
+// alert.
+func TestWitnessRowTampered(t *testing.T) {
+	e := newEnv(t)
+	var alerts []string
+	e.c.Audit().OnAlert = func(kind, detail string) { alerts = append(alerts, kind) }
+	if _, err := e.c.Audit().AddWitness(e.ctx, "https://witness.example/", cosignatureVKey(t, "witness.example")); err != nil {
+		t.Fatal(err)
+	}
+	// Publish to an unreachable witness fails, but it is tried: the row
+	// verifies.
+	if _, err := e.c.Audit().Publish(e.ctx); err == nil {
+		t.Fatal("publishing to an unreachable witness succeeded")
+	}
+	tamperDB(t, e.dir, `UPDATE audit_witnesses SET url = 'https://attacker.example/'`)
+	if _, err := e.c.Audit().Publish(e.ctx); err != nil {
+		t.Fatalf("publish with the tampered witness skipped: %v", err)
+	}
+	found := false
+	for _, k := range alerts {
+		found = found || k == "witness.integrity"
+	}
+	if !found {
+		t.Fatalf("alerts %v, want witness.integrity", alerts)
+	}
+}
+
+// TestUnstampedRowAfterUpgrade: once the clinic's rows are stamped (at
+// init, or at the first open after the upgrade), removing a row's MAC does
+// not make it "legacy" to be stamped again: it is refused.
+func TestUnstampedRowAfterUpgrade(t *testing.T) {
+	e := newEnv(t)
+	desk := e.user("desk@x.fi", hush.RoleReception)
+	e.c.Close()
+	c, err := Open(e.ctx, e.dir, e.kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	tamperDB(t, e.dir, `UPDATE users SET role = 'admin', state_mac = NULL WHERE id = ?`, desk.UserID)
+	c, err = Open(e.ctx, e.dir, e.kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.user(e.ctx, desk.UserID); err != errIntegrity {
+		t.Fatalf("an unstamped row after the upgrade: %v, want the integrity refusal", err)
+	}
+}
