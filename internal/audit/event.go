@@ -84,8 +84,8 @@ const (
 	// anchor, so a row put back from an old copy (with its then-valid MAC)
 	// is noticed unless the log itself is cut, which the witnesses see.
 	ActStateAnchor = "integrity.state"
-	ActFreeze           = "account.freeze"   // a tripwire froze the account (Entity)
-	ActUnfreeze         = "account.unfreeze" // an admin lifted the freeze
+	ActFreeze      = "account.freeze"   // a tripwire froze the account (Entity)
+	ActUnfreeze    = "account.unfreeze" // an admin lifted the freeze
 	// ActAlertPrefix starts a tripwire alert's action: "alert." + its kind,
 	// such as alert.volume.charts; Entity is the account, PatientID the
 	// canary for alert.canary.
