@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hushepr/hush/internal/audit"
@@ -63,6 +64,7 @@ type Clinic struct {
 	pubMAC      *seal.Key // authenticates stored public keys
 	credWrap    *seal.Key // wraps password-sealed private keys
 	credMAC     *seal.Key // keys password and token verifiers
+	tokenWrap   *seal.Key // wraps token-sealed private keys
 	tlsWrap     *seal.Key // wraps the TLS private key
 	recoveryPub *seal.PublicKey
 	dir         *directory
@@ -78,6 +80,9 @@ type Clinic struct {
 
 	mu     sync.Mutex
 	tokens map[string]*tokenSession
+	// ckptPending: an erasure's checkpoint did not complete (readers held
+	// the log); the next sweep checkpoints again.
+	ckptPending atomic.Bool
 
 	// pwSem bounds concurrent argon2id runs (19 MiB each), so a burst of
 	// sign-ins cannot exhaust memory.
@@ -90,6 +95,7 @@ func (c *Clinic) kekKeys(kek *seal.KEK) {
 	c.credWrap = kek.Derive("credential wrap v1")
 	c.credMAC = kek.Derive("credential mac v1")
 	c.tlsWrap = kek.Derive("tls key wrap v1")
+	c.tokenWrap = kek.Derive("token key wrap v1")
 }
 
 // DB returns the clinic's database (for tests and maintenance commands).
@@ -119,7 +125,7 @@ func (c *Clinic) Close() error {
 		delete(c.tokens, id)
 	}
 	c.mu.Unlock()
-	for _, k := range []*seal.Key{c.dirKey, c.idxKey, c.pubMAC, c.credWrap, c.credMAC, c.tlsWrap} {
+	for _, k := range []*seal.Key{c.dirKey, c.idxKey, c.pubMAC, c.credWrap, c.credMAC, c.tlsWrap, c.tokenWrap} {
 		k.Wipe()
 	}
 	return c.db.Close()
@@ -262,6 +268,17 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 		return nil, err
 	}
 	if err := c.startTripwires(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	// Token keys sealed before the KEK wrap get it now, and the keys of
+	// tokens that expired while the clinic was closed are erased, before
+	// anything is served.
+	if err := c.wrapTokenKeys(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.EraseTokenKeys(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}

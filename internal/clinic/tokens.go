@@ -19,8 +19,22 @@ import (
 // API tokens look like hush_<id>_<secret>: a 16-byte random id (hex) to find
 // the row and a 32-byte random secret (base64url) that nothing stores. The
 // secret derives (HKDF) a verifier and the key that seals the user's private
-// key under this token.
+// key under this token; that sealed key is wrapped again under a KEK-derived
+// key (tokenWrap), as the password-sealed one is, so a token and a copy of
+// the database (or a backup) open nothing without the KEK. The sealed key is
+// erased when the token is revoked or expires (EraseTokenKeys), and the
+// write-ahead log is checkpointed so the erased bytes leave the disk files.
 const tokenPrefix = "hush_"
+
+// tokenKeyAD binds a token-sealed private key to its user and token: the
+// inner seal under the token's secret, and the outer KEK wrap.
+func tokenKeyAD(userID, tokenID string) []byte {
+	return seal.AD("hush user key token v1", userID, tokenID)
+}
+
+func (c *Clinic) tokenWrapAD(userID, tokenID string) []byte {
+	return seal.AD("hush user key token kek v1", c.id, userID, tokenID)
+}
 
 // TokenIdle is how long an unlocked token session stays in memory unused.
 const TokenIdle = 15 * time.Minute
@@ -64,12 +78,13 @@ func (c *Clinic) CreateToken(ctx context.Context, email string, password []byte,
 	now := c.now()
 	exp := now.Add(ttl)
 	row := store.TokenRow{
-		ID:        id,
-		UserID:    a.UserID,
-		Verifier:  c.credMAC.MAC(seal.AD("hush token verifier v1", id, string(cred.Verifier))),
-		SealedKey: seal.SealPrivateKey(a.Key, cred.Wrap, seal.AD("hush user key token v1", a.UserID, id)),
-		CreatedAt: now.UnixMilli(),
-		ExpiresAt: sql.NullInt64{Int64: exp.UnixMilli(), Valid: true},
+		ID:         id,
+		UserID:     a.UserID,
+		Verifier:   c.credMAC.MAC(seal.AD("hush token verifier v1", id, string(cred.Verifier))),
+		SealedKey:  c.tokenWrap.Seal(seal.SealPrivateKey(a.Key, cred.Wrap, tokenKeyAD(a.UserID, id)), c.tokenWrapAD(a.UserID, id)),
+		KeyWrapped: true,
+		CreatedAt:  now.UnixMilli(),
+		ExpiresAt:  sql.NullInt64{Int64: exp.UnixMilli(), Valid: true},
 	}
 	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		if err := tx.InsertToken(row); err != nil {
@@ -165,7 +180,17 @@ func (c *Clinic) authenticateToken(ctx context.Context, bearer string) (*hush.Ac
 		return s.actor, nil
 	}
 	c.mu.Unlock()
-	priv, err := seal.OpenPrivateKey(tok.SealedKey, cred.Wrap, seal.AD("hush user key token v1", user.ID, id))
+	if !tok.KeyWrapped {
+		// Open wraps every older row before serving; an unwrapped row now
+		// was written by someone without the KEK.
+		return nil, hush.Errorf(hush.EINTERNAL, "a token's sealed key is not wrapped")
+	}
+	inner, err := c.tokenWrap.Open(tok.SealedKey, c.tokenWrapAD(user.ID, id))
+	if err != nil {
+		return nil, hush.Wrap(hush.EINTERNAL, "the key sealed under the token does not open", err)
+	}
+	priv, err := seal.OpenPrivateKey(inner, cred.Wrap, tokenKeyAD(user.ID, id))
+	clear(inner)
 	if err != nil {
 		return nil, hush.Wrap(hush.EINTERNAL, "the key sealed under the token does not open", err)
 	}
@@ -181,8 +206,10 @@ func (c *Clinic) authenticateToken(ctx context.Context, bearer string) (*hush.Ac
 }
 
 // SweepSessions drops sessions that idled out or whose token or account no
-// longer holds.
+// longer holds, and erases the sealed keys of tokens that expired
+// (EraseTokenKeys). hush serve runs it every minute.
 func (c *Clinic) SweepSessions(ctx context.Context) {
+	c.EraseTokenKeys(ctx) // failures are in the operator's log; the next sweep tries again
 	now := c.now()
 	c.mu.Lock()
 	c.expireSessionsLocked(now)
@@ -251,7 +278,8 @@ func (c *Clinic) forgetSeeds(patientID string) {
 }
 
 // RevokeToken revokes a token: the private key sealed under it is erased
-// from the database and its session dropped from memory.
+// from the database (and, by a checkpoint, from the files on disk) and its
+// session dropped from memory.
 func (c *Clinic) RevokeToken(ctx context.Context, id string) error {
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		if err := tx.RevokeToken(id, c.millis()); err != nil {
@@ -264,7 +292,87 @@ func (c *Clinic) RevokeToken(ctx context.Context, id string) error {
 		return err
 	}
 	c.dropSession(id)
+	if err := c.checkpoint(ctx); err != nil {
+		return hush.Wrap(hush.EUNAVAILABLE, "the token is revoked, but its erased key leaves the disk files only at the next checkpoint", err)
+	}
 	return nil
+}
+
+// EraseTokenKeys erases the sealed private key of every expired (or
+// revoked) token that still holds one, keeps the row for listing and audit,
+// audits each erasure by token id, and checkpoints the write-ahead log so
+// that the erased bytes are in neither hush.db nor hush.db-wal. Open runs it,
+// and SweepSessions, so an expired token opens nothing even to someone who
+// later copies the disk. What a backup taken before holds stays there
+// (docs/operations.md).
+func (c *Clinic) EraseTokenKeys(ctx context.Context) error {
+	var ids []string
+	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		var err error
+		if ids, err = tx.EraseTokenKeys(c.millis()); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := c.audit.AppendTx(tx, c.systemEvent(audit.ActTokenErase, id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		c.dropSession(id)
+	}
+	if len(ids) == 0 && !c.ckptPending.Load() {
+		return nil
+	}
+	return c.checkpoint(ctx)
+}
+
+// wrapTokenKeys wraps, under the KEK-derived token key wrap, every token
+// key sealed before that wrap existed (migration 0013). The token's secret
+// is not needed: the wrap goes around the stored ciphertext.
+func (c *Clinic) wrapTokenKeys(ctx context.Context) error {
+	n := 0
+	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		rows, err := tx.UnwrappedTokens()
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := tx.WrapTokenKey(r.ID, c.tokenWrap.Seal(r.SealedKey, c.tokenWrapAD(r.UserID, r.ID))); err != nil {
+				return err
+			}
+			if _, err := c.audit.AppendTx(tx, c.systemEvent(audit.ActTokenWrap, r.ID)); err != nil {
+				return err
+			}
+		}
+		n = len(rows)
+		return nil
+	})
+	if err != nil || n == 0 {
+		return err
+	}
+	return c.checkpoint(ctx)
+}
+
+// systemEvent is an event of the server's own upkeep (not an operator's or
+// a user's action) about one entity.
+func (c *Clinic) systemEvent(action, entity string) audit.Event {
+	return audit.Event{Time: c.now(), ActorID: "system", ActorRole: "system", Action: action, Entity: entity,
+		Purpose: audit.PurposeSecurity, Outcome: audit.OutcomeSuccess}
+}
+
+// checkpoint moves the write-ahead log into hush.db and truncates it, after
+// an erasure: with secure_delete the erased bytes are then on no page of
+// either file. A checkpoint that readers held up is retried by the next
+// sweep; the erasure itself is already committed.
+func (c *Clinic) checkpoint(ctx context.Context) error {
+	err := c.db.Checkpoint(ctx)
+	c.ckptPending.Store(err != nil)
+	return err
 }
 
 // TokenInfo describes a token without its secret.
