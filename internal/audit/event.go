@@ -87,6 +87,10 @@ const (
 // ActorTripwire is the actor of alerts and freezes: the server's detectors.
 const ActorTripwire = "tripwire"
 
+// ActorSystem is the actor of the server's own upkeep, such as erasing the
+// sealed keys of expired tokens.
+const ActorSystem = "system"
+
 // Purposes of use.
 const (
 	PurposeTreatment      = "treatment"

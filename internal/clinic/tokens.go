@@ -361,7 +361,7 @@ func (c *Clinic) wrapTokenKeys(ctx context.Context) error {
 // systemEvent is an event of the server's own upkeep (not an operator's or
 // a user's action) about one entity.
 func (c *Clinic) systemEvent(action, entity string) audit.Event {
-	return audit.Event{Time: c.now(), ActorID: "system", ActorRole: "system", Action: action, Entity: entity,
+	return audit.Event{Time: c.now(), ActorID: audit.ActorSystem, ActorRole: "system", Action: action, Entity: entity,
 		Purpose: audit.PurposeSecurity, Outcome: audit.OutcomeSuccess}
 }
 
