@@ -150,6 +150,6 @@ func (c *Clinic) ChangePassword(ctx context.Context, newPassword []byte) error {
 	a.Key = priv
 	// The revoked tokens' keys and the old password-sealed key leave the
 	// disk files; if readers hold the log, the next sweep checkpoints.
-	c.checkpoint(ctx)
+	c.checkpointOrLog(ctx)
 	return nil
 }
