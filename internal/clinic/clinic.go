@@ -80,9 +80,10 @@ type Clinic struct {
 
 	mu     sync.Mutex
 	tokens map[string]*tokenSession
-	// ckptPending: an erasure's checkpoint did not complete (readers held
-	// the log); the next sweep checkpoints again.
-	ckptPending atomic.Bool
+	// ckptAt is when (milliseconds) the last checkpoint that completed
+	// began: the sweep checkpoints again when a token ended since then
+	// (revoked or expired, in this process or another).
+	ckptAt atomic.Int64
 
 	// pwSem bounds concurrent argon2id runs (19 MiB each), so a burst of
 	// sign-ins cannot exhaust memory.

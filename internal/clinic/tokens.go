@@ -309,9 +309,16 @@ func (c *Clinic) RevokeToken(ctx context.Context, id string) error {
 // (docs/operations.md).
 func (c *Clinic) EraseTokenKeys(ctx context.Context) error {
 	var ids []string
+	ended := false
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		var err error
-		if ids, err = tx.EraseTokenKeys(c.millis()); err != nil {
+		now := c.millis()
+		if ids, err = tx.EraseTokenKeys(now); err != nil {
+			return err
+		}
+		// A revocation or erasure by another process (hush token revoke
+		// beside hush serve) whose checkpoint readers held up.
+		if ended, err = tx.TokensEndedSince(c.ckptAt.Load(), now); err != nil {
 			return err
 		}
 		for _, id := range ids {
@@ -327,7 +334,7 @@ func (c *Clinic) EraseTokenKeys(ctx context.Context) error {
 	for _, id := range ids {
 		c.dropSession(id)
 	}
-	if len(ids) > 0 || c.ckptPending.Load() {
+	if len(ids) > 0 || ended {
 		c.checkpointOrLog(ctx)
 	}
 	return nil
@@ -373,9 +380,12 @@ func (c *Clinic) systemEvent(action, entity string) audit.Event {
 // either file. A checkpoint that readers held up is retried by the next
 // sweep; the erasure itself is already committed.
 func (c *Clinic) checkpoint(ctx context.Context) error {
-	err := c.db.Checkpoint(ctx)
-	c.ckptPending.Store(err != nil)
-	return err
+	start := c.millis()
+	if err := c.db.Checkpoint(ctx); err != nil {
+		return err
+	}
+	c.ckptAt.Store(start)
+	return nil
 }
 
 // checkpointOrLog checkpoints after a committed erasure; a checkpoint that

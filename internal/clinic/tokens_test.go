@@ -287,3 +287,39 @@ func TestChangePasswordStartsNewEpochs(t *testing.T) {
 		t.Fatal("the first key opens the new epoch's grant")
 	}
 }
+
+// TestSweepCheckpointsAfterOtherProcesses: a token revoked by another
+// process whose checkpoint did not complete (here: a plain SQL revocation,
+// no checkpoint at all) leaves the files at this process's next sweep.
+func TestSweepCheckpointsAfterOtherProcesses(t *testing.T) {
+	e := newEnv(t)
+	e.user("a@x.fi", hush.RoleClinician)
+	tok, err := e.c.CreateToken(e.ctx, "a@x.fi", []byte(pw), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := e.tokenRow(tok.ID).SealedKey
+	e.c.SweepSessions(e.ctx) // a first sweep: checkpoints whatever ended before
+	if err := e.c.db.Checkpoint(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, store.FileName)+"?_pragma=secure_delete(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE tokens SET revoked_at = ?, sealed_key = x'' WHERE id = ?`, time.Now().UnixMilli(), tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	holding := func() bool {
+		b, _ := os.ReadFile(filepath.Join(e.dir, store.FileName))
+		return bytes.Contains(b, sealed)
+	}
+	if !holding() {
+		t.Fatal("before any checkpoint hush.db should still hold the key (is the scan blind?)")
+	}
+	e.c.SweepSessions(e.ctx)
+	if holding() {
+		t.Fatal("the sweep did not checkpoint after another process's revocation")
+	}
+}

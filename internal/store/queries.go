@@ -241,6 +241,15 @@ func (t *Tx) WrapTokenKey(id string, wrapped []byte) error {
 	return t.exec(`UPDATE tokens SET sealed_key = ?, key_wrapped = 1 WHERE id = ? AND key_wrapped = 0`, wrapped, id)
 }
 
+// TokensEndedSince reports whether a token was revoked at or after since,
+// or expired in [since, now] (milliseconds): whether an erasure (by this
+// process or another) may have happened since then.
+func (t *Tx) TokensEndedSince(since, now int64) (bool, error) {
+	var v bool
+	err := t.tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM tokens WHERE revoked_at >= ? OR (expires_at >= ? AND expires_at <= ?))`, since, since, now).Scan(&v)
+	return v, err
+}
+
 // EraseTokenKeys erases the sealed private key of every token that is
 // revoked or expired at now (milliseconds) and still holds one, keeping the
 // row's metadata, and returns the ids it erased.
