@@ -70,7 +70,7 @@ func actionCode(action string) string {
 		return "R"
 	case strings.HasSuffix(action, ".create"), action == audit.ActGrant, action == audit.ActRecoveryGrant, action == audit.ActUserAdd:
 		return "C"
-	case action == audit.ActRevoke, action == audit.ActTokenRevoke, action == audit.ActUserDeactivate:
+	case action == audit.ActRevoke, action == audit.ActTokenRevoke, action == audit.ActTokenErase, action == audit.ActUserDeactivate:
 		return "D"
 	case action == audit.ActLogin, action == audit.ActLoginFailed, action == audit.ActTokenRejected, action == audit.ActBackup:
 		return "E"

@@ -66,6 +66,8 @@ const (
 	ActTokenCreate       = "token.create"
 	ActTokenRevoke       = "token.revoke"
 	ActTokenRejected     = "token.rejected"
+	ActTokenErase        = "token.erase" // an expired or revoked token's sealed key erased (Entity: token id)
+	ActTokenWrap         = "token.wrap"  // a token's sealed key from before the KEK wrap wrapped at open
 	ActUserAdd           = "user.add"
 	ActUserDeactivate    = "user.deactivate"
 	ActUserRekey         = "user.rekey" // password and key pair replaced
@@ -94,6 +96,10 @@ const (
 
 // ActorTripwire is the actor of alerts and freezes: the server's detectors.
 const ActorTripwire = "tripwire"
+
+// ActorSystem is the actor of the server's own upkeep, such as erasing the
+// sealed keys of expired tokens.
+const ActorSystem = "system"
 
 // Purposes of use.
 const (

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hushepr/hush/internal/audit"
@@ -64,6 +65,7 @@ type Clinic struct {
 	stateMAC    *seal.Key // authenticates security state: users, record heads, the recovery key
 	credWrap    *seal.Key // wraps password-sealed private keys
 	credMAC     *seal.Key // keys password and token verifiers
+	tokenWrap   *seal.Key // wraps token-sealed private keys
 	tlsWrap     *seal.Key // wraps the TLS private key
 	recoveryPub *seal.PublicKey
 	recoveryBad bool // the stored recovery public key failed its MAC: Open refuses
@@ -81,6 +83,10 @@ type Clinic struct {
 
 	mu     sync.Mutex
 	tokens map[string]*tokenSession
+	// ckptAt is when (milliseconds) the last checkpoint that completed
+	// began: the sweep checkpoints again when a token ended since then
+	// (revoked or expired, in this process or another).
+	ckptAt atomic.Int64
 
 	// pwSem bounds concurrent argon2id runs (19 MiB each), so a burst of
 	// sign-ins cannot exhaust memory.
@@ -94,6 +100,7 @@ func (c *Clinic) kekKeys(kek *seal.KEK) {
 	c.credWrap = kek.Derive("credential wrap v1")
 	c.credMAC = kek.Derive("credential mac v1")
 	c.tlsWrap = kek.Derive("tls key wrap v1")
+	c.tokenWrap = kek.Derive("token key wrap v1")
 }
 
 // DB returns the clinic's database (for tests and maintenance commands).
@@ -123,7 +130,7 @@ func (c *Clinic) Close() error {
 		delete(c.tokens, id)
 	}
 	c.mu.Unlock()
-	for _, k := range []*seal.Key{c.dirKey, c.idxKey, c.pubMAC, c.stateMAC, c.credWrap, c.credMAC, c.tlsWrap} {
+	for _, k := range []*seal.Key{c.dirKey, c.idxKey, c.pubMAC, c.stateMAC, c.credWrap, c.credMAC, c.tlsWrap, c.tokenWrap} {
 		k.Wipe()
 	}
 	return c.db.Close()
@@ -289,6 +296,17 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 		// recovery key: one swapped in would read them all. Refuse to run.
 		c.Close()
 		return nil, hush.Errorf(hush.EINTERNAL, "the stored recovery public key fails its integrity check: it was changed outside Hush; refusing to start (the clinic was alerted; see docs/operations.md)")
+	}
+	// Token keys sealed before the KEK wrap get it now, and the keys of
+	// tokens that expired while the clinic was closed are erased, before
+	// anything is served.
+	if err := c.wrapTokenKeys(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.EraseTokenKeys(ctx); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return c, nil
 }

@@ -19,8 +19,22 @@ import (
 // API tokens look like hush_<id>_<secret>: a 16-byte random id (hex) to find
 // the row and a 32-byte random secret (base64url) that nothing stores. The
 // secret derives (HKDF) a verifier and the key that seals the user's private
-// key under this token.
+// key under this token; that sealed key is wrapped again under a KEK-derived
+// key (tokenWrap), as the password-sealed one is, so a token and a copy of
+// the database (or a backup) open nothing without the KEK. The sealed key is
+// erased when the token is revoked or expires (EraseTokenKeys), and the
+// write-ahead log is checkpointed so the erased bytes leave the disk files.
 const tokenPrefix = "hush_"
+
+// tokenKeyAD binds a token-sealed private key to its user and token: the
+// inner seal under the token's secret, and the outer KEK wrap.
+func tokenKeyAD(userID, tokenID string) []byte {
+	return seal.AD("hush user key token v1", userID, tokenID)
+}
+
+func (c *Clinic) tokenWrapAD(userID, tokenID string) []byte {
+	return seal.AD("hush user key token kek v1", c.id, userID, tokenID)
+}
 
 // TokenIdle is how long an unlocked token session stays in memory unused.
 const TokenIdle = 15 * time.Minute
@@ -64,12 +78,13 @@ func (c *Clinic) CreateToken(ctx context.Context, email string, password []byte,
 	now := c.now()
 	exp := now.Add(ttl)
 	row := store.TokenRow{
-		ID:        id,
-		UserID:    a.UserID,
-		Verifier:  c.credMAC.MAC(seal.AD("hush token verifier v1", id, string(cred.Verifier))),
-		SealedKey: seal.SealPrivateKey(a.Key, cred.Wrap, seal.AD("hush user key token v1", a.UserID, id)),
-		CreatedAt: now.UnixMilli(),
-		ExpiresAt: sql.NullInt64{Int64: exp.UnixMilli(), Valid: true},
+		ID:         id,
+		UserID:     a.UserID,
+		Verifier:   c.credMAC.MAC(seal.AD("hush token verifier v1", id, string(cred.Verifier))),
+		SealedKey:  c.tokenWrap.Seal(seal.SealPrivateKey(a.Key, cred.Wrap, tokenKeyAD(a.UserID, id)), c.tokenWrapAD(a.UserID, id)),
+		KeyWrapped: true,
+		CreatedAt:  now.UnixMilli(),
+		ExpiresAt:  sql.NullInt64{Int64: exp.UnixMilli(), Valid: true},
 	}
 	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		if err := tx.InsertToken(row); err != nil {
@@ -170,7 +185,17 @@ func (c *Clinic) authenticateToken(ctx context.Context, bearer string) (*hush.Ac
 		return s.actor, nil
 	}
 	c.mu.Unlock()
-	priv, err := seal.OpenPrivateKey(tok.SealedKey, cred.Wrap, seal.AD("hush user key token v1", user.ID, id))
+	if !tok.KeyWrapped {
+		// Open wraps every older row before serving; an unwrapped row now
+		// was written by someone without the KEK.
+		return nil, hush.Errorf(hush.EINTERNAL, "a token's sealed key is not wrapped")
+	}
+	inner, err := c.tokenWrap.Open(tok.SealedKey, c.tokenWrapAD(user.ID, id))
+	if err != nil {
+		return nil, hush.Wrap(hush.EINTERNAL, "the key sealed under the token does not open", err)
+	}
+	priv, err := seal.OpenPrivateKey(inner, cred.Wrap, tokenKeyAD(user.ID, id))
+	clear(inner)
 	if err != nil {
 		return nil, hush.Wrap(hush.EINTERNAL, "the key sealed under the token does not open", err)
 	}
@@ -186,8 +211,12 @@ func (c *Clinic) authenticateToken(ctx context.Context, bearer string) (*hush.Ac
 }
 
 // SweepSessions drops sessions that idled out or whose token or account no
-// longer holds.
+// longer holds, and erases the sealed keys of tokens that expired
+// (EraseTokenKeys). hush serve runs it every minute.
 func (c *Clinic) SweepSessions(ctx context.Context) {
+	if err := c.EraseTokenKeys(ctx); err != nil {
+		c.logUpkeep("token key erasure failed; the next sweep tries again", err)
+	}
 	now := c.now()
 	c.mu.Lock()
 	c.expireSessionsLocked(now)
@@ -256,7 +285,8 @@ func (c *Clinic) forgetSeeds(patientID string) {
 }
 
 // RevokeToken revokes a token: the private key sealed under it is erased
-// from the database and its session dropped from memory.
+// from the database (and, by a checkpoint, from the files on disk) and its
+// session dropped from memory.
 func (c *Clinic) RevokeToken(ctx context.Context, id string) error {
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		if err := tx.RevokeToken(id, c.millis()); err != nil {
@@ -269,7 +299,114 @@ func (c *Clinic) RevokeToken(ctx context.Context, id string) error {
 		return err
 	}
 	c.dropSession(id)
+	if err := c.checkpoint(ctx); err != nil {
+		return hush.Wrap(hush.EUNAVAILABLE, "the token is revoked, but its erased key leaves the disk files only at the next checkpoint", err)
+	}
 	return nil
+}
+
+// EraseTokenKeys erases the sealed private key of every expired (or
+// revoked) token that still holds one, keeps the row for listing and audit,
+// audits each erasure by token id, and checkpoints the write-ahead log so
+// that the erased bytes are in neither hush.db nor hush.db-wal. Open runs it,
+// and SweepSessions, so an expired token opens nothing even to someone who
+// later copies the disk. What a backup taken before holds stays there
+// (docs/operations.md).
+func (c *Clinic) EraseTokenKeys(ctx context.Context) error {
+	var ids []string
+	ended := false
+	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		var err error
+		now := c.millis()
+		if ids, err = tx.EraseTokenKeys(now); err != nil {
+			return err
+		}
+		// A revocation or erasure by another process (hush token revoke
+		// beside hush serve) whose checkpoint readers held up.
+		if ended, err = tx.TokensEndedSince(c.ckptAt.Load(), now); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := c.audit.AppendTx(tx, c.systemEvent(audit.ActTokenErase, id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		c.dropSession(id)
+	}
+	if len(ids) > 0 || ended {
+		c.checkpointOrLog(ctx)
+	}
+	return nil
+}
+
+// wrapTokenKeys wraps, under the KEK-derived token key wrap, every token
+// key sealed before that wrap existed (migration 0013). The token's secret
+// is not needed: the wrap goes around the stored ciphertext.
+func (c *Clinic) wrapTokenKeys(ctx context.Context) error {
+	n := 0
+	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		rows, err := tx.UnwrappedTokens()
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := tx.WrapTokenKey(r.ID, c.tokenWrap.Seal(r.SealedKey, c.tokenWrapAD(r.UserID, r.ID))); err != nil {
+				return err
+			}
+			if _, err := c.audit.AppendTx(tx, c.systemEvent(audit.ActTokenWrap, r.ID)); err != nil {
+				return err
+			}
+		}
+		n = len(rows)
+		return nil
+	})
+	if err != nil || n == 0 {
+		return err
+	}
+	c.checkpointOrLog(ctx)
+	return nil
+}
+
+// systemEvent is an event of the server's own upkeep (not an operator's or
+// a user's action) about one entity.
+func (c *Clinic) systemEvent(action, entity string) audit.Event {
+	return audit.Event{Time: c.now(), ActorID: audit.ActorSystem, ActorRole: "system", Action: action, Entity: entity,
+		Purpose: audit.PurposeSecurity, Outcome: audit.OutcomeSuccess}
+}
+
+// checkpoint moves the write-ahead log into hush.db and truncates it, after
+// an erasure: with secure_delete the erased bytes are then on no page of
+// either file. A checkpoint that readers held up is retried by the next
+// sweep; the erasure itself is already committed.
+func (c *Clinic) checkpoint(ctx context.Context) error {
+	start := c.millis()
+	if err := c.db.Checkpoint(ctx); err != nil {
+		return err
+	}
+	c.ckptAt.Store(start)
+	return nil
+}
+
+// checkpointOrLog checkpoints after a committed erasure; a checkpoint that
+// did not complete is logged for the operator and retried by the next sweep.
+func (c *Clinic) checkpointOrLog(ctx context.Context) {
+	if err := c.checkpoint(ctx); err != nil {
+		c.logUpkeep("checkpoint after a key erasure did not complete; the next sweep tries again", err)
+	}
+}
+
+// logUpkeep tells the operator's log that a step of the server's upkeep
+// failed. The error carries no user input.
+func (c *Clinic) logUpkeep(msg string, err error) {
+	if c.trip != nil && c.trip.log != nil {
+		c.trip.log.Warn(msg, "error", err)
+	}
 }
 
 // TokenInfo describes a token without its secret.

@@ -368,5 +368,6 @@ func (c *Clinic) DeactivateUser(ctx context.Context, email string) error {
 	for _, pid := range touched {
 		c.forgetSeeds(pid)
 	}
+	c.checkpointOrLog(ctx) // the revoked tokens' keys leave the disk files
 	return nil
 }

@@ -41,10 +41,13 @@ type TokenRow struct {
 	ID        string
 	UserID    string
 	Verifier  []byte
-	SealedKey []byte
-	CreatedAt int64
-	ExpiresAt sql.NullInt64
-	RevokedAt sql.NullInt64
+	SealedKey []byte // empty once erased (revoked or expired)
+	// KeyWrapped: SealedKey is wrapped under the KEK-derived token key wrap
+	// (every row after the clinic's first Open with migration 0013).
+	KeyWrapped bool
+	CreatedAt  int64
+	ExpiresAt  sql.NullInt64
+	RevokedAt  sql.NullInt64
 }
 
 // PatientRow is a patients row. Seq is SQLite's rowid, used to load new rows
@@ -203,15 +206,15 @@ func (t *Tx) DeactivateUser(id string, at int64) error {
 
 // InsertToken adds an API token.
 func (t *Tx) InsertToken(r TokenRow) error {
-	return t.exec(`INSERT INTO tokens (id, user_id, verifier, sealed_key, created_at, expires_at, revoked_at) VALUES (?,?,?,?,?,?,?)`,
-		r.ID, r.UserID, r.Verifier, r.SealedKey, r.CreatedAt, r.ExpiresAt, r.RevokedAt)
+	return t.exec(`INSERT INTO tokens (id, user_id, verifier, sealed_key, key_wrapped, created_at, expires_at, revoked_at) VALUES (?,?,?,?,?,?,?,?)`,
+		r.ID, r.UserID, r.Verifier, r.SealedKey, r.KeyWrapped, r.CreatedAt, r.ExpiresAt, r.RevokedAt)
 }
 
 // TokenByID returns a token.
 func (t *Tx) TokenByID(id string) (TokenRow, error) {
 	var r TokenRow
-	err := t.tx.QueryRow(`SELECT id, user_id, verifier, sealed_key, created_at, expires_at, revoked_at FROM tokens WHERE id = ?`, id).
-		Scan(&r.ID, &r.UserID, &r.Verifier, &r.SealedKey, &r.CreatedAt, &r.ExpiresAt, &r.RevokedAt)
+	err := t.tx.QueryRow(`SELECT id, user_id, verifier, sealed_key, key_wrapped, created_at, expires_at, revoked_at FROM tokens WHERE id = ?`, id).
+		Scan(&r.ID, &r.UserID, &r.Verifier, &r.SealedKey, &r.KeyWrapped, &r.CreatedAt, &r.ExpiresAt, &r.RevokedAt)
 	return r, one(err, "token")
 }
 
@@ -239,6 +242,46 @@ func (t *Tx) RevokeToken(id string, at int64) error {
 // RevokeTokensOf revokes every token of a user.
 func (t *Tx) RevokeTokensOf(userID string, at int64) error {
 	return t.exec(`UPDATE tokens SET revoked_at = ?, sealed_key = x'' WHERE user_id = ? AND revoked_at IS NULL`, at, userID)
+}
+
+// UnwrappedTokens returns the tokens whose sealed key predates the KEK wrap
+// (migration 0013) and is not yet erased.
+func (t *Tx) UnwrappedTokens() ([]TokenRow, error) {
+	return queryAll(t, func(s scanner) (TokenRow, error) {
+		r := TokenRow{}
+		err := s.Scan(&r.ID, &r.UserID, &r.SealedKey)
+		return r, err
+	}, `SELECT id, user_id, sealed_key FROM tokens WHERE key_wrapped = 0 AND length(sealed_key) > 0 ORDER BY id`)
+}
+
+// WrapTokenKey replaces an unwrapped token's sealed key with its wrapped
+// form.
+func (t *Tx) WrapTokenKey(id string, wrapped []byte) error {
+	return t.exec(`UPDATE tokens SET sealed_key = ?, key_wrapped = 1 WHERE id = ? AND key_wrapped = 0`, wrapped, id)
+}
+
+// TokensEndedSince reports whether a token was revoked at or after since,
+// or expired in [since, now] (milliseconds): whether an erasure (by this
+// process or another) may have happened since then.
+func (t *Tx) TokensEndedSince(since, now int64) (bool, error) {
+	var v bool
+	err := t.tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM tokens WHERE revoked_at >= ? OR (expires_at >= ? AND expires_at <= ?))`, since, since, now).Scan(&v)
+	return v, err
+}
+
+// EraseTokenKeys erases the sealed private key of every token that is
+// revoked or expired at now (milliseconds) and still holds one, keeping the
+// row's metadata, and returns the ids it erased.
+func (t *Tx) EraseTokenKeys(now int64) ([]string, error) {
+	const where = `length(sealed_key) > 0 AND (revoked_at IS NOT NULL OR (expires_at IS NOT NULL AND expires_at <= ?))`
+	ids, err := queryAll(t, func(s scanner) (string, error) {
+		var id string
+		return id, s.Scan(&id)
+	}, `SELECT id FROM tokens WHERE `+where+` ORDER BY id`, now)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	return ids, t.exec(`UPDATE tokens SET sealed_key = x'' WHERE `+where, now)
 }
 
 const patientCols = `rowid, id, hetu_index, directory, created_at, created_by`

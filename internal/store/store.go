@@ -163,6 +163,22 @@ func (db *DB) Pragma(ctx context.Context, name string) (string, error) {
 	return v, err
 }
 
+// Checkpoint copies the write-ahead log into the main file and truncates the
+// log to zero bytes, so that bytes an erasure overwrote (secure_delete
+// zeroes them in the pages) are left neither in an older page image in
+// hush.db-wal nor behind in hush.db. It waits (busy_timeout) for readers
+// still using the log, and returns EUNAVAILABLE if some still were.
+func (db *DB) Checkpoint(ctx context.Context) error {
+	var busy, logFrames, done int
+	if err := db.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
+		return normalize(err)
+	}
+	if busy != 0 {
+		return hush.Errorf(hush.EUNAVAILABLE, "the write-ahead log is in use; checkpoint incomplete")
+	}
+	return nil
+}
+
 func (db *DB) migrate(ctx context.Context) error {
 	return db.ReadWrite(ctx, func(tx *Tx) error {
 		if _, err := tx.tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {

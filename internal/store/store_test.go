@@ -1,7 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/hushepr/hush/internal/hush"
@@ -113,4 +120,102 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 		}
 		db.Close()
 	}
+}
+
+// TestTokenKeyErasureReachesTheFiles: after a token's sealed key is erased
+// (revoked, or expired and swept) and the log is checkpointed, no byte of it
+// is left in hush.db, hush.db-wal or hush.db-shm. Without the checkpoint the
+// old page image is still in the log.
+func TestTokenKeyErasureReachesTheFiles(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	seedRows(t, db)
+	sealed := func() []byte {
+		b := make([]byte, 96)
+		rand.Read(b)
+		return b
+	}
+	revoked, expired, live := sealed(), sealed(), sealed()
+	err = db.ReadWrite(ctx, func(tx *Tx) error {
+		for _, r := range []TokenRow{
+			{ID: "t-revoked", SealedKey: revoked},
+			{ID: "t-expired", SealedKey: expired, ExpiresAt: sql.NullInt64{Int64: 1000, Valid: true}},
+			{ID: "t-live", SealedKey: live, ExpiresAt: sql.NullInt64{Int64: 5000, Valid: true}},
+		} {
+			r.UserID, r.Verifier, r.KeyWrapped, r.CreatedAt = "u1", []byte{1}, true, 1
+			if err := tx.InsertToken(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Checkpoint(ctx); err != nil { // the keys are in hush.db now
+		t.Fatal(err)
+	}
+	if err := db.ReadWrite(ctx, func(tx *Tx) error { return tx.RevokeToken("t-revoked", 2000) }); err != nil {
+		t.Fatal(err)
+	}
+	var erased []string
+	if err := db.ReadWrite(ctx, func(tx *Tx) error {
+		erased, err = tx.EraseTokenKeys(2000)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(erased, []string{"t-expired"}) { // the revoked one was erased at revocation
+		t.Errorf("erased %v, want [t-expired]", erased)
+	}
+	if hits := filesHolding(t, dir, revoked, expired); len(hits) == 0 {
+		t.Error("before the checkpoint hush.db should still hold the old page (is the scan blind?)")
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hits := filesHolding(t, dir, revoked, expired); len(hits) > 0 {
+		t.Errorf("erased token keys still on disk: %v", hits)
+	}
+	if hits := filesHolding(t, dir, live); len(hits) == 0 {
+		t.Error("the live token's key is gone too (the scan finds nothing?)")
+	}
+	err = db.Read(ctx, func(tx *Tx) error {
+		for id, want := range map[string]int{"t-revoked": 0, "t-expired": 0, "t-live": len(live)} {
+			r, err := tx.TokenByID(id)
+			if err != nil {
+				return err
+			}
+			if len(r.SealedKey) != want || !r.ExpiresAt.Valid && id != "t-revoked" {
+				t.Errorf("%s: sealed key %d bytes, want %d; metadata %+v", id, len(r.SealedKey), want, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// filesHolding names the database files in dir that contain one of secrets.
+func filesHolding(t *testing.T, dir string, secrets ...[]byte) []string {
+	t.Helper()
+	var hits []string
+	for _, name := range []string{FileName, FileName + "-wal", FileName + "-shm"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for i, s := range secrets {
+			if bytes.Contains(b, s) {
+				hits = append(hits, fmt.Sprintf("%s holds secret %d", name, i))
+			}
+		}
+	}
+	return hits
 }
