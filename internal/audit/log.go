@@ -31,8 +31,11 @@ type Log struct {
 	headKey  *seal.Key     // MACs the last-signed head; nil: not checked
 	now      func() time.Time
 
-	// OnAlert is called (besides storing the alert) when a witness refuses
-	// a checkpoint or cannot be reached. May be nil.
+	// OnAlert is called (besides storing the alert) for every alert the
+	// log raises: a head that does not match (audit.*), a witness that
+	// refuses a checkpoint or cannot be reached (witness.*). The clinic
+	// sends it to its remote alert channels: the table the alert is stored
+	// in lives in the data directory an insider controls. May be nil.
 	OnAlert func(kind, detail string)
 
 	mu     sync.Mutex
@@ -252,15 +255,18 @@ func (l *Log) Sign(ctx context.Context) (Checkpoint, error) {
 		if err != nil {
 			return err
 		}
+		// The head is checked even when there is nothing new to sign: a
+		// server restarted on a log whose tail was cut (with the later
+		// checkpoints) must notice at once, not at its next event.
+		if err := l.checkHead(tx, n); err != nil {
+			return err
+		}
 		if last, err := tx.LatestCheckpoint(); err == nil && last.Size == n {
 			ck.Size, ck.Note = last.Size, last.Note
 			return nil
 		}
 		if n == 0 {
 			return hush.Errorf(hush.ENOTFOUND, "the audit log is empty")
-		}
-		if err := l.checkHead(tx, n); err != nil {
-			return err
 		}
 		root, err := tlog.TreeHash(n, txReader{tx})
 		if err != nil {
