@@ -260,14 +260,14 @@ func verify(tx *store.Tx, logV note.Verifier, auditor []byte, res *VerifyResult)
 	for _, c := range cos {
 		v, ok := wv[c.Witness]
 		if !ok {
-			return bad(-1, "a cosignature of size %d is from unknown witness %s", c.Size, c.Witness)
+			return bad(-1, "a cosignature of size %d is from unknown witness %q", c.Size, c.Witness)
 		}
 		if _, ok := byCk[c.Size]; !ok {
 			return bad(-1, "a cosignature of size %d has no checkpoint", c.Size)
 		}
 		n, err := note.Open(append(append([]byte(nil), byCk[c.Size]...), c.Signature...), note.VerifierList(logV, v))
 		if err != nil || !signedBy(n, v) {
-			return bad(-1, "the cosignature of witness %s on size %d does not verify", c.Witness, c.Size)
+			return bad(-1, "the cosignature of witness %q on size %d does not verify", c.Witness, c.Size)
 		}
 		res.Cosignatures++
 	}

@@ -91,7 +91,7 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 		}
 		sort.Slice(evs, func(i, j int) bool { return evs[i].Index < evs[j].Index })
 		for _, ev := range evs {
-			fmt.Fprintln(env.Stdout, showLine(ctx, cl, ev))
+			fmt.Fprintln(env.Stdout, termSafe(showLine(ctx, cl, ev)))
 		}
 		return nil
 	case "prove":
@@ -127,7 +127,7 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "witness %s added; checkpoints go to it from the next one on\n", name)
+		fmt.Fprintf(env.Stdout, "witness %s added; checkpoints go to it from the next one on\n", termSafe(name))
 		return nil
 	}
 	return usage
