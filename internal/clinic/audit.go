@@ -84,7 +84,7 @@ func (c *Clinic) openAudit(ctx context.Context, kek *seal.KEK) error {
 	}
 	c.auditVKey = string(vkey)
 	c.audit = audit.New(c.db, audit.Options{Origin: auditOrigin(c.id), Signer: signer, Verifier: verifier, Private: c.dirKey,
-		HeadKey: kek.Derive("audit head mac v1")})
+		HeadKey: kek.Derive("audit head mac v1"), FreeSpace: c.freeSpace()})
 	c.audit.OnAlert = c.auditAlert
 	c.appendRead = c.audit.Append
 	return nil
@@ -358,4 +358,13 @@ func (c *Clinic) DisplayName(ctx context.Context, patientID string) string {
 		return p.Given[0] + " " + p.Family
 	}
 	return p.Family
+}
+
+// freeSpace returns the reader of the data directory's free space that
+// the audit log watches (nil when there is no data directory).
+func (c *Clinic) freeSpace() func() (uint64, error) {
+	if c.dataDir == "" {
+		return nil
+	}
+	return freeSpace(c.dataDir)
 }

@@ -56,6 +56,7 @@ func userPrincipal(id string) string { return "user:" + id }
 // Clinic is an open clinic: its database and the keys the KEK unwraps.
 type Clinic struct {
 	db          *store.DB
+	dataDir     string // where the database lives (its free space is watched)
 	id          string
 	name        string
 	dirKey      *seal.Key // seals directory data
@@ -74,6 +75,7 @@ type Clinic struct {
 	now        func() time.Time
 
 	trip          *tripwires   // nil until the audit log is open
+	rej           rejectedLog  // throttles unauthenticated failures' events
 	webhookClient *http.Client // for alert webhooks; nil: the default
 
 	mu     sync.Mutex
@@ -108,6 +110,7 @@ func (c *Clinic) RecoveryPublicKey() *seal.PublicKey { return c.recoveryPub }
 func (c *Clinic) Close() error {
 	c.closeTripwires()
 	if c.audit != nil {
+		c.closeRejected()
 		// No more events; then sign what was appended, so that the work
 		// of a command-line run is in a checkpoint too.
 		c.audit.Close()
@@ -152,7 +155,7 @@ func Init(ctx context.Context, dataDir string, kek *seal.KEK, o InitOptions) (*C
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &Clinic{db: db, now: time.Now, tokens: map[string]*tokenSession{}, pwSem: make(chan struct{}, 4)}
+	c := &Clinic{db: db, dataDir: dataDir, now: time.Now, tokens: map[string]*tokenSession{}, pwSem: make(chan struct{}, 4)}
 	c.kekKeys(kek)
 	c.id = newID()
 	c.name = o.Name
@@ -246,7 +249,7 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Clinic{db: db, now: time.Now, tokens: map[string]*tokenSession{}, pwSem: make(chan struct{}, 4)}
+	c := &Clinic{db: db, dataDir: dataDir, now: time.Now, tokens: map[string]*tokenSession{}, pwSem: make(chan struct{}, 4)}
 	c.kekKeys(kek)
 	if err := c.loadKeys(ctx, kek); err != nil {
 		db.Close()
