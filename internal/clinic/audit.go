@@ -297,10 +297,39 @@ func (c *Clinic) SearchAudit(ctx context.Context, q AuditQuery) ([]AuditView, er
 		}
 		out = append(out, v)
 	}
-	if err := c.logRead(ctx, nil, c.event(ctx, audit.ActAuditRead, q.PatientID, "", nil)); err != nil {
+	if err := c.logRead(ctx, nil, c.auditReadEvents(ctx, a.Role, q.PatientID, out)...); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// auditReadEvents are the events of one read of the audit log. A page of
+// the log read by staff names patients — and who treats them — so it is
+// one audit.read event per distinct patient it names (the one asked for
+// first), which the tripwires count toward their audit limit
+// (volume.audit) as they count a listing's rows. A patient reading the
+// trail of their own record, or an empty page, is one event.
+func (c *Clinic) auditReadEvents(ctx context.Context, role hush.Role, asked string, page []AuditView) []audit.Event {
+	if role == hush.RolePatient {
+		return []audit.Event{c.event(ctx, audit.ActAuditRead, asked, "", nil)}
+	}
+	var evs []audit.Event
+	seen := map[string]bool{}
+	add := func(pid string) {
+		if pid == "" || seen[pid] {
+			return
+		}
+		seen[pid] = true
+		evs = append(evs, c.event(ctx, audit.ActAuditRead, pid, "", nil))
+	}
+	add(asked)
+	for _, v := range page {
+		add(v.PatientID)
+	}
+	if len(evs) == 0 {
+		evs = append(evs, c.event(ctx, audit.ActAuditRead, "", "", nil))
+	}
+	return evs
 }
 
 var errNotYours = hush.Errorf(hush.EFORBIDDEN, "you can see the audit trail of your own record only")
