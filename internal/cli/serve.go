@@ -204,7 +204,8 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir string, o se
 	}
 	// Handlers still running past the shutdown timeout can no longer
 	// append (their reads are refused), so the last checkpoint covers
-	// every event.
+	// every event, the counts of throttled failures too.
+	cl.FlushRejected()
 	cl.Audit().Close()
 	stopAudit()
 	<-auditDone

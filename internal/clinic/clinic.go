@@ -110,7 +110,7 @@ func (c *Clinic) RecoveryPublicKey() *seal.PublicKey { return c.recoveryPub }
 func (c *Clinic) Close() error {
 	c.closeTripwires()
 	if c.audit != nil {
-		c.closeRejected()
+		c.FlushRejected()
 		// No more events; then sign what was appended, so that the work
 		// of a command-line run is in a checkpoint too.
 		c.audit.Close()

@@ -98,8 +98,10 @@ func (c *Clinic) flushRejected(ctx context.Context) {
 	c.appendRejected(ctx, out)
 }
 
-// closeRejected appends every count still held (at Close).
-func (c *Clinic) closeRejected() {
+// FlushRejected appends every count of unauthenticated failures still
+// held, whatever its minute. Close calls it; hush serve calls it before it
+// closes the audit log at shutdown.
+func (c *Clinic) FlushRejected() {
 	r := &c.rej
 	r.mu.Lock()
 	if r.timer != nil {
