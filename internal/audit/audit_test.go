@@ -405,11 +405,17 @@ func TestVerifyAsksTheWitnesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, errs := audit.AskWitnesses(ctx, tl.db, nil, nil)
+	// A checkpoint the witness has not seen yet: it answers 10, which is
+	// confirmed by its cosignature on the stored checkpoint of size 10.
+	tl.appendN(10, 3)
+	if _, err := tl.log.Sign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, errs := audit.AskWitnesses(ctx, tl.db, nil, nil, wvkey)
 	if len(errs) > 0 || len(got) != 1 || got[0].Size != 10 {
 		t.Fatalf("ask the witness at 10: %+v %v", got, errs)
 	}
-	tl.appendN(10, 7)
+	tl.appendN(13, 4)
 	if _, err := tl.log.Publish(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -428,6 +434,11 @@ func TestVerifyAsksTheWitnesses(t *testing.T) {
 	got, errs = audit.AskWitnesses(ctx, tl.db, nil, nil)
 	if len(errs) > 0 || len(got) != 1 || got[0].Size != 17 {
 		t.Fatalf("ask the witness after the cut: %+v %v", got, errs)
+	}
+	// A witness the auditor pinned must be configured (a database writer
+	// who replaced or removed it does not silence it).
+	if _, errs := audit.AskWitnesses(ctx, tl.db, nil, nil, wvkey, "other.witness+01234567+BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); len(errs) != 1 || !strings.Contains(errs[0].Error(), "not configured") {
+		t.Fatalf("a pinned witness removed from the database: %v", errs)
 	}
 	_, err = audit.VerifyWith(ctx, tl.db, tl.vkey, audit.VerifyOptions{Auditor: auditorCk.Note, Witnessed: got})
 	if err == nil || !strings.Contains(err.Error(), "cosigned 17 events") {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -364,32 +365,53 @@ func ParseWitnessed(source string, msg []byte, vkey string, witnessVKeys []strin
 }
 
 // AskWitnesses asks every witness configured in db for the latest size of
-// this log it cosigned, by resubmitting the newest checkpoint stored (or,
-// when none is stored, fallback: the auditor's). It needs no key: the
-// checkpoint is already signed. A witness that cannot be asked is an
-// error in errs; the answers of the others are returned.
-func AskWitnesses(ctx context.Context, db *store.DB, fallback []byte, client *http.Client) (got []Witnessed, errs []error) {
+// this log it cosigned, by resubmitting a checkpoint the log signed: the
+// newest stored (or, when none is stored, fallback: the auditor's). It
+// needs no key: the checkpoints are already signed.
+//
+// A size counts as confirmed only with the witness's cosignature, checked
+// with its key: a witness that answers with a smaller size than the newest
+// checkpoint is asked again with the stored checkpoint of that size. An
+// answer larger than the log is returned as it is (verify then fails: a
+// false answer can make a log look cut, never make a cut log pass). A
+// witness that cannot be asked or does not confirm is an error in errs.
+//
+// pinned are witness keys the auditor keeps (hush audit verify
+// --witness-vkey): each must be configured in db, so that a database writer
+// cannot silence the witnesses by deleting or replacing their rows.
+func AskWitnesses(ctx context.Context, db *store.DB, fallback []byte, client *http.Client, pinned ...string) (got []Witnessed, errs []error) {
 	var ws []store.WitnessRow
-	var ck []byte
+	var cks []store.CheckpointRow
 	err := db.Read(ctx, func(tx *store.Tx) error {
 		var err error
 		if ws, err = tx.Witnesses(); err != nil {
 			return err
 		}
-		last, err := tx.LatestCheckpoint()
-		if err == nil {
-			ck = last.Note
-		}
-		return nil
+		cks, err = tx.Checkpoints()
+		return err
 	})
 	if err != nil {
 		return nil, []error{err}
 	}
-	if ck == nil {
-		ck = fallback
+	bySize := map[int64][]byte{}
+	var newest []byte
+	var newestSize int64 = -1
+	for _, c := range cks {
+		bySize[c.Size] = c.Note
+		if c.Size > newestSize {
+			newest, newestSize = c.Note, c.Size
+		}
 	}
-	if len(ws) > 0 && ck == nil {
-		return nil, []error{errors.New("no signed checkpoint to ask the witnesses with")}
+	if newest == nil {
+		newest = fallback
+	}
+	for _, k := range pinned {
+		if !slices.ContainsFunc(ws, func(w store.WitnessRow) bool { return w.VKey == k }) {
+			errs = append(errs, fmt.Errorf("the pinned witness key %q is not configured in the database: its witness was removed or replaced", k))
+		}
+	}
+	if len(ws) > 0 && newest == nil {
+		return nil, append(errs, errors.New("no signed checkpoint to ask the witnesses with"))
 	}
 	for _, w := range ws {
 		v, err := witness.NewCosignatureVerifier(w.VKey)
@@ -398,12 +420,22 @@ func AskWitnesses(ctx context.Context, db *store.DB, fallback []byte, client *ht
 			continue
 		}
 		wc := &witness.Witness{URL: w.URL, Verifier: v, Client: client}
-		size, _, err := wc.Latest(ctx, ck)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("witness %q could not be asked: %w", w.Name, err))
-			continue
+		size, cosig, err := wc.Latest(ctx, newest)
+		if err == nil && cosig == nil && size < newestSize {
+			// Behind the newest checkpoint: confirm with the stored one
+			// of the size it names.
+			if ck, ok := bySize[size]; ok {
+				size, cosig, err = wc.Latest(ctx, ck)
+			}
 		}
-		got = append(got, Witnessed{Source: "witness " + w.Name, Size: size})
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("witness %q could not be asked: %w", w.Name, err))
+		case cosig == nil && size <= newestSize:
+			errs = append(errs, fmt.Errorf("witness %q answered size %d without cosigning it", w.Name, size))
+		default:
+			got = append(got, Witnessed{Source: "witness " + w.Name, Size: size})
+		}
 	}
 	return got, errs
 }

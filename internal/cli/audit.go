@@ -37,11 +37,13 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 		vkey := fs.String("vkey", env.Getenv("HUSH_AUDIT_VKEY"), "the log's public key as printed by hush init, kept by the auditor (env HUSH_AUDIT_VKEY); without it the key stored in the database is trusted")
 		var cosigned stringList
 		fs.Var(&cosigned, "witness-checkpoint", "a cosigned checkpoint kept off the server (hush audit checkpoint once witnesses cosigned it); the log must hold at least as many events, with the same root (repeatable)")
+		var pinned stringList
+		fs.Var(&pinned, "witness-vkey", "a witness's key the auditor keeps: that witness must be configured and is asked (repeatable)")
 		offline := fs.Bool("offline", false, "do not ask the configured witnesses for the latest size they cosigned")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return auditVerify(ctx, env, c.data, verifyFlags{checkpoint: *ckFile, vkey: *vkey, cosigned: cosigned, offline: *offline})
+		return auditVerify(ctx, env, c.data, verifyFlags{checkpoint: *ckFile, vkey: *vkey, cosigned: cosigned, pinned: pinned, offline: *offline})
 	case "checkpoint":
 		cl, err := c.parseOpen(ctx, fs, args[1:])
 		if err != nil {
@@ -142,6 +144,7 @@ type verifyFlags struct {
 	checkpoint string   // the auditor's checkpoint file
 	vkey       string   // the pinned log key
 	cosigned   []string // cosigned checkpoint files
+	pinned     []string // witness keys that must be configured and asked
 	offline    bool     // do not ask the witnesses
 }
 
@@ -198,8 +201,8 @@ func auditVerify(ctx context.Context, env Env, dataDir string, o verifyFlags) er
 		fmt.Fprintf(env.Stdout, "checkpoint %s: size %d, %d witness cosignatures\n", termSafe(w.Source), w.Size, n)
 		witnessed = append(witnessed, w)
 	}
-	if !o.offline && len(ws) > 0 {
-		got, errs := audit.AskWitnesses(ctx, db, auditor, &http.Client{Timeout: 15 * time.Second})
+	if !o.offline && (len(ws) > 0 || len(o.pinned) > 0) {
+		got, errs := audit.AskWitnesses(ctx, db, auditor, &http.Client{Timeout: 15 * time.Second}, o.pinned...)
 		for _, w := range got {
 			fmt.Fprintf(env.Stdout, "%s has cosigned %d events of this log\n", termSafe(w.Source), w.Size)
 		}

@@ -114,10 +114,17 @@ func TestInsiderTailCut(t *testing.T) {
 		f.must(200, f.do("a@test.hush", "GET", "/fhir/R4/DocumentReference?patient="+pid, nil))
 	}
 	f.shutdown()
-	cosigned := latestCosigned(t, f)
-	if cosigned <= cut {
-		t.Fatalf("the witness cosigned %d, not more than the auditor's %d", cosigned, cut)
+	// A later cosigned checkpoint, kept off the server by someone else.
+	later := f.run("audit", "checkpoint", "--data", f.data, "--kek-file", f.kek)
+	laterFile := filepath.Join(f.root, "cosigned-checkpoint.txt")
+	if err := os.WriteFile(laterFile, []byte(later), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	cosigned := latestCosigned(t, f)
+	if cosigned <= cut || !strings.Contains(later, fmt.Sprintf("\n%d\n", cosigned)) {
+		t.Fatalf("the witness cosigned %d, not more than the auditor's %d (latest checkpoint:\n%s)", cosigned, cut, later)
+	}
+	wvkey := w.Verifier.(fmt.Stringer).String()
 
 	// The attack: cut everything after the auditor's checkpoint.
 	db := rawDB(t, f)
@@ -138,9 +145,14 @@ func TestInsiderTailCut(t *testing.T) {
 		t.Fatalf("offline verify of the cut log: %v %s", err, out)
 	}
 	// Asking the witness: it cosigned more than the log now holds.
-	_, err := f.try("audit", "verify", "--data", f.data, "--checkpoint", ckFile, "--vkey", vkey)
+	_, err := f.try("audit", "verify", "--data", f.data, "--checkpoint", ckFile, "--vkey", vkey, "--witness-vkey", wvkey)
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("cosigned %d events", cosigned)) || !strings.Contains(err.Error(), "tail was cut") {
 		t.Fatalf("verify asking the witness: %v", err)
+	}
+	// The cosigned checkpoint kept as a file says the same, offline.
+	_, err = f.try("audit", "verify", "--data", f.data, "--vkey", vkey, "--offline", "--witness-checkpoint", laterFile)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("cosigned %d events", cosigned)) {
+		t.Fatalf("verify with the kept cosigned checkpoint: %v", err)
 	}
 	// The restarted server checks the head at once and alerts remotely.
 	f.serve("--checkpoint-interval", "50ms")
