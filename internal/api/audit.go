@@ -112,6 +112,10 @@ func fromAudit(v clinic.AuditView) auditEventResource {
 		}
 		e.Entity = append(e.Entity, auditEntity{What: &reference{Reference: ref, Display: v.Entity}})
 	}
+	if v.Count > 1 {
+		// One event standing for a burst (unauthenticated failures).
+		e.Entity = append(e.Entity, auditEntity{Desc: "occurrences", Name: strconv.FormatInt(v.Count, 10)})
+	}
 	if v.Sealed {
 		e.Entity = append(e.Entity, auditEntity{Desc: "private details", Name: "sealed"})
 	}

@@ -263,6 +263,9 @@ func showLine(ctx context.Context, cl *clinic.Clinic, ev clinic.AuditView) strin
 		line += "  " + ev.Entity
 	}
 	line += "  " + ev.Outcome + "  purpose " + ev.Purpose
+	if ev.Count > 1 {
+		line += fmt.Sprintf("  (%d times)", ev.Count)
+	}
 	if ev.Private.Query != "" {
 		line += fmt.Sprintf("  search %q", ev.Private.Query)
 	}

@@ -18,31 +18,35 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 	_ "modernc.org/sqlite"
 
+	"github.com/hushepr/hush/internal/alert/alerttest"
 	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/audit/witness/witnesstest"
 	"github.com/hushepr/hush/internal/clinic"
 	"github.com/hushepr/hush/internal/store"
 )
 
-// alertsTo points the clinic's alerts at a real webhook receiver, as an
-// admin would on the settings page, changing settings with change.
-func alertsTo(t *testing.T, f *fixture, change func(*clinic.Settings)) *webhookReceiver {
+// alertsTo points the clinic's alerts at a real webhook receiver and a
+// real SMTP relay, as an admin would on the settings page, changing
+// settings with change.
+func alertsTo(t *testing.T, f *fixture, change func(*clinic.Settings)) (*webhookReceiver, *alerttest.SMTPServer) {
 	t.Helper()
 	hook := &webhookReceiver{secret: []byte("a webhook secret of at least 32 bytes!")}
 	srv := httptest.NewServer(hook)
 	t.Cleanup(srv.Close)
+	relay := alerttest.StartSMTP(t, nil)
 	cl := f.open()
 	defer cl.Close()
 	s := clinic.DefaultSettings()
 	s.Hours = [7]string{"00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00"}
 	s.WebhookURL, s.WebhookSecret = srv.URL+"/hush-alerts", string(hook.secret)
+	s.SMTPAddr, s.SMTPFrom, s.SMTPTo = relay.Addr(), "hush@clinic.test", []string{"security@clinic.test"}
 	if change != nil {
 		change(&s)
 	}
 	if err := cl.UpdateSettings(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	return hook
+	return hook, relay
 }
 
 // rawDB opens the stopped server's database as a writer without the KEK
@@ -86,7 +90,7 @@ func latestCosigned(t *testing.T, f *fixture) int64 {
 // alerts on the clinic's webhook, not only in the data directory.
 func TestInsiderTailCut(t *testing.T) {
 	f := newFixture(t, "a@test.hush=clinician")
-	hook := alertsTo(t, f, nil)
+	hook, relay := alertsTo(t, f, nil)
 	cl := f.open()
 	origin, vkey := cl.Audit().Origin(), cl.AuditVerifierKey()
 	cl.Close()
@@ -160,6 +164,7 @@ func TestInsiderTailCut(t *testing.T) {
 	if a["severity"] != "critical" {
 		t.Errorf("alert: %v", a)
 	}
+	waitMail(t, relay, "audit.truncated", "audit-log")
 	if s := mustJSON(a); strings.Contains(s, pid) || strings.Contains(s, "Turunen") {
 		t.Errorf("the alert carries patient data: %s", s)
 	}
@@ -220,6 +225,9 @@ func TestInsiderRejectedTokenFlood(t *testing.T) {
 	if total != flood {
 		t.Errorf("the events count %d failures, want %d", total, flood)
 	}
+	if out := f.run("audit", "show", "--data", f.data, "--kek-file", f.kek); !strings.Contains(out, fmt.Sprintf("denied  purpose security  (%d times)", flood-1)) {
+		t.Errorf("audit show does not show the burst's count:\n%s", out)
+	}
 	for _, action := range []string{audit.ActChartRead, audit.ActPatientRead} {
 		got, err := cl.SearchAudit(context.Background(), clinic.AuditQuery{ActionPrefix: action, PatientID: pid})
 		if err != nil || len(got) == 0 {
@@ -254,7 +262,7 @@ func (f *fixture) doBearer(bearer, method, path string) response {
 // patients than the audit limit freeze the token and alert.
 func TestInsiderAuditAPISealed(t *testing.T) {
 	f := newFixture(t, "a@test.hush=clinician", "dpo@test.hush=auditor")
-	hook := alertsTo(t, f, func(s *clinic.Settings) { s.AuditLimit = 5 })
+	hook, relay := alertsTo(t, f, func(s *clinic.Settings) { s.AuditLimit = 5 })
 	f.serve()
 	var ids []string
 	codes := []string{}
@@ -292,6 +300,7 @@ func TestInsiderAuditAPISealed(t *testing.T) {
 	if a["severity"] != "critical" || a["frozen"] != true || a["limit"] != float64(5) {
 		t.Errorf("alert: %v", a)
 	}
+	waitMail(t, relay, "volume.audit", f.ids["dpo@test.hush"])
 	if r := f.do("dpo@test.hush", "GET", "/fhir/R4/AuditEvent?patient="+ids[0], nil); r.status != 403 {
 		t.Errorf("the frozen auditor token: %d", r.status)
 	}
