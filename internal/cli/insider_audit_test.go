@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 	_ "modernc.org/sqlite"
@@ -180,6 +181,7 @@ func TestInsiderRejectedTokenFlood(t *testing.T) {
 	p := f.must(201, f.do("a@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Turunen", "Aada", makeHETU(6, 6, 1996, 666), "+358 40 666 0000")))
 	pid := p["id"].(string)
 	const flood = 5000
+	start := time.Now()
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for range 8 {
@@ -205,6 +207,9 @@ func TestInsiderRejectedTokenFlood(t *testing.T) {
 	}
 	close(work)
 	wg.Wait()
+	// Each minute the flood spans costs at most two events (its first
+	// failure, then the count); on this machine it takes seconds.
+	minutes := time.Now().Unix()/60 - start.Unix()/60 + 1
 	f.must(200, f.do("a@test.hush", "GET", "/fhir/R4/Patient/"+pid, nil))
 	f.shutdown()
 
@@ -219,13 +224,13 @@ func TestInsiderRejectedTokenFlood(t *testing.T) {
 		total += max(ev.Count, 1)
 	}
 	t.Logf("%d bad tokens wrote %d token.rejected events (counting %d)", flood, len(evs), total)
-	if len(evs) > 6 {
-		t.Fatalf("%d bad tokens wrote %d events, want a handful", flood, len(evs))
+	if int64(len(evs)) > 2*minutes {
+		t.Fatalf("%d bad tokens in %d clock minutes wrote %d events, want at most %d", flood, minutes, len(evs), 2*minutes)
 	}
 	if total != flood {
 		t.Errorf("the events count %d failures, want %d", total, flood)
 	}
-	if out := f.run("audit", "show", "--data", f.data, "--kek-file", f.kek); !strings.Contains(out, fmt.Sprintf("denied  purpose security  (%d times)", flood-1)) {
+	if out := f.run("audit", "show", "--data", f.data, "--kek-file", f.kek); !strings.Contains(out, "token.rejected") || !strings.Contains(out, " times)  from 127.0.0.1") {
 		t.Errorf("audit show does not show the burst's count:\n%s", out)
 	}
 	for _, action := range []string{audit.ActChartRead, audit.ActPatientRead} {
