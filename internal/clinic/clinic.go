@@ -108,7 +108,6 @@ func (c *Clinic) RecoveryPublicKey() *seal.PublicKey { return c.recoveryPub }
 
 // Close closes the database and wipes the keys held in memory.
 func (c *Clinic) Close() error {
-	c.closeTripwires()
 	if c.audit != nil {
 		c.FlushRejected()
 		// No more events; then sign what was appended, so that the work
@@ -116,6 +115,9 @@ func (c *Clinic) Close() error {
 		c.audit.Close()
 		c.audit.Sign(context.Background())
 	}
+	// After the last signing: an alert it raises (a cut log) still goes
+	// out on the clinic's channels.
+	c.closeTripwires()
 	c.mu.Lock()
 	for id, s := range c.tokens {
 		s.wipe()
