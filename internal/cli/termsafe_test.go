@@ -1,6 +1,9 @@
 package cli
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 func TestTermSafe(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
@@ -27,5 +30,14 @@ func TestTermSafe(t *testing.T) {
 				t.Errorf("termSafe(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestMessageEscapes: an error that quotes a stored string reaches the
+// terminal escaped, its lines kept.
+func TestMessageEscapes(t *testing.T) {
+	err := errors.Join(errors.New("witness \x1b]0;owned\x07 refused"), errors.New("second \u202eline"))
+	if got, want := Message(err), "witness \\x1b]0;owned\\x07 refused\nsecond \\u202eline"; got != want {
+		t.Errorf("Message = %q, want %q", got, want)
 	}
 }
