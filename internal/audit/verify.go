@@ -431,9 +431,11 @@ func AskWitnesses(ctx context.Context, db *store.DB, fallback []byte, client *ht
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("witness %q could not be asked: %w", w.Name, err))
-		case cosig == nil && size <= newestSize:
+		case cosig == nil && size > 0 && size <= newestSize:
 			errs = append(errs, fmt.Errorf("witness %q answered size %d without cosigning it", w.Name, size))
 		default:
+			// Confirmed, larger than the log (verify fails on it), or 0:
+			// a witness that has cosigned nothing of this log yet.
 			got = append(got, Witnessed{Source: "witness " + w.Name, Size: size})
 		}
 	}
