@@ -19,12 +19,6 @@ type auditAgent struct {
 	Type      *codeableConcept `json:"type,omitempty"`
 	Who       *reference       `json:"who,omitempty"`
 	Requestor bool             `json:"requestor"`
-	Network   *auditNetwork    `json:"network,omitempty"`
-}
-
-type auditNetwork struct {
-	Address string `json:"address"`
-	Type    string `json:"type"`
 }
 
 type auditEntity struct {
@@ -93,10 +87,9 @@ func fromAudit(v clinic.AuditView) auditEventResource {
 	default:
 		who.Reference = "Practitioner/" + v.ActorID
 	}
+	// Client addresses and search terms stay sealed here: the clinic
+	// withholds them from every reader but the KEK holder (AuditView.Sealed).
 	agent := auditAgent{Type: &codeableConcept{Text: v.ActorRole}, Who: who, Requestor: true}
-	if v.Private.ClientAddr != "" {
-		agent.Network = &auditNetwork{Address: v.Private.ClientAddr, Type: "2"}
-	}
 	e := auditEventResource{
 		ResourceType:   "AuditEvent",
 		ID:             strconv.FormatInt(v.Index, 10),
@@ -119,8 +112,12 @@ func fromAudit(v clinic.AuditView) auditEventResource {
 		}
 		e.Entity = append(e.Entity, auditEntity{What: &reference{Reference: ref, Display: v.Entity}})
 	}
-	if v.Private.Query != "" {
-		e.Entity = append(e.Entity, auditEntity{Desc: "search", Name: v.Private.Query})
+	if v.Count > 1 {
+		// One event standing for a burst (unauthenticated failures).
+		e.Entity = append(e.Entity, auditEntity{Desc: "occurrences", Name: strconv.FormatInt(v.Count, 10)})
+	}
+	if v.Sealed {
+		e.Entity = append(e.Entity, auditEntity{Desc: "private details", Name: "sealed"})
 	}
 	if v.RequestID != "" {
 		e.Entity = append(e.Entity, auditEntity{Desc: "request id", Name: v.RequestID})

@@ -385,3 +385,76 @@ func FuzzVerifyAuditorCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyAsksTheWitnesses: cutting the tail together with the later
+// checkpoints, cosignatures and hashes leaves a log that verifies on its
+// own, even against the auditor's older checkpoint; asking the real
+// litewitness that cosigned the longer log, or giving its cosigned
+// checkpoint as a file, makes verify fail naming the cosigned size.
+func TestVerifyAsksTheWitnesses(t *testing.T) {
+	ctx := context.Background()
+	tl := newTestLog(t, "", "")
+	defer tl.close()
+	w := witnesstest.Start(t, origin, tl.vkey)
+	wvkey := w.Verifier.(fmt.Stringer).String()
+	if _, err := tl.log.AddWitness(ctx, w.URL, wvkey); err != nil {
+		t.Fatal(err)
+	}
+	tl.appendN(0, 10)
+	auditorCk, err := tl.log.Publish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A checkpoint the witness has not seen yet: it answers 10, which is
+	// confirmed by its cosignature on the stored checkpoint of size 10.
+	tl.appendN(10, 3)
+	if _, err := tl.log.Sign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, errs := audit.AskWitnesses(ctx, tl.db, nil, nil, wvkey)
+	if len(errs) > 0 || len(got) != 1 || got[0].Size != 10 {
+		t.Fatalf("ask the witness at 10: %+v %v", got, errs)
+	}
+	tl.appendN(13, 4)
+	if _, err := tl.log.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := tl.log.Latest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tl.raw(`DELETE FROM audit_events WHERE idx >= 10`,
+		`DELETE FROM audit_checkpoints WHERE size > 10`,
+		`DELETE FROM audit_cosignatures WHERE size > 10`,
+		fmt.Sprintf(`DELETE FROM audit_hashes WHERE id >= %d`, tlog.StoredHashCount(10)))
+	if res, err := tl.verify(auditorCk.Note); err != nil || res.Size != 10 {
+		t.Fatalf("the cut log verifies on its own (the hole this closes): %+v %v", res, err)
+	}
+	got, errs = audit.AskWitnesses(ctx, tl.db, nil, nil)
+	if len(errs) > 0 || len(got) != 1 || got[0].Size != 17 {
+		t.Fatalf("ask the witness after the cut: %+v %v", got, errs)
+	}
+	// A witness the auditor pinned must be configured (a database writer
+	// who replaced or removed it does not silence it).
+	if _, errs := audit.AskWitnesses(ctx, tl.db, nil, nil, wvkey, "other.witness+01234567+BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); len(errs) != 1 || !strings.Contains(errs[0].Error(), "not configured") {
+		t.Fatalf("a pinned witness removed from the database: %v", errs)
+	}
+	_, err = audit.VerifyWith(ctx, tl.db, tl.vkey, audit.VerifyOptions{Auditor: auditorCk.Note, Witnessed: got})
+	if err == nil || !strings.Contains(err.Error(), "cosigned 17 events") {
+		t.Fatalf("verify with the witness: %v", err)
+	}
+	// The cosigned checkpoint kept as a file says the same.
+	kept, n, err := audit.ParseWitnessed("kept.txt", latest.Note, tl.vkey, []string{wvkey})
+	if err != nil || n != 1 || kept.Size != 17 {
+		t.Fatalf("parse the kept checkpoint: %+v %d %v", kept, n, err)
+	}
+	_, err = audit.VerifyWith(ctx, tl.db, tl.vkey, audit.VerifyOptions{Witnessed: []audit.Witnessed{kept}})
+	if err == nil || !strings.Contains(err.Error(), "cosigned 17 events") {
+		t.Fatalf("verify with the kept checkpoint: %v", err)
+	}
+	// A checkpoint the log did not sign is refused, not trusted.
+	if _, _, err := audit.ParseWitnessed("forged.txt", []byte("hush.local/clinic/test\n99\nAAAA\n\n— x y\n"), tl.vkey, nil); err == nil {
+		t.Fatal("an unsigned checkpoint was accepted")
+	}
+}

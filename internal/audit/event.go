@@ -142,7 +142,11 @@ type Event struct {
 	Purpose   string
 	Outcome   string
 	RequestID string
-	Private   Private
+	// Count, when above 1, is how many occurrences this one event stands
+	// for: unauthenticated failures are logged once per burst, then as one
+	// event with the count of the rest.
+	Count   int64
+	Private Private
 }
 
 // record is the exact shape that is hashed into the tree.
@@ -157,10 +161,17 @@ type record struct {
 	Purpose string `json:"purpose"`
 	Outcome string `json:"outcome"`
 	Request string `json:"request,omitempty"`
+	Count   int64  `json:"count,omitempty"`
 	Private []byte `json:"private,omitempty"`
 }
 
 func privateAD(origin string, r *record) []byte {
+	if r.Count != 0 {
+		// Aggregate events bind their count too (records without one keep
+		// the associated data they were sealed with).
+		return seal.AD("hush audit private v1", origin, strconv.FormatInt(r.Time, 10), r.Request, r.Actor, r.Action, r.Patient, r.Entity,
+			"count", strconv.FormatInt(r.Count, 10))
+	}
 	return seal.AD("hush audit private v1", origin, strconv.FormatInt(r.Time, 10), r.Request, r.Actor, r.Action, r.Patient, r.Entity)
 }
 
@@ -170,7 +181,7 @@ func encode(ev Event, origin string, key *seal.Key) ([]byte, error) {
 		return nil, errors.New("audit: event needs an action, a purpose and an outcome")
 	}
 	r := record{V: 1, Time: ev.Time.UnixMilli(), Actor: ev.ActorID, Role: ev.ActorRole, Patient: ev.PatientID, Action: ev.Action,
-		Entity: ev.Entity, Purpose: ev.Purpose, Outcome: ev.Outcome, Request: ev.RequestID}
+		Entity: ev.Entity, Purpose: ev.Purpose, Outcome: ev.Outcome, Request: ev.RequestID, Count: ev.Count}
 	if !ev.Private.empty() {
 		if key == nil {
 			return nil, errors.New("audit: no key to seal the event's private part")
@@ -189,7 +200,7 @@ func decode(idx int64, b []byte, origin string, key *seal.Key) (Event, error) {
 		return Event{}, errors.New("not an audit record")
 	}
 	ev := Event{Index: idx, Time: time.UnixMilli(r.Time).UTC(), ActorID: r.Actor, ActorRole: r.Role, PatientID: r.Patient, Action: r.Action,
-		Entity: r.Entity, Purpose: r.Purpose, Outcome: r.Outcome, RequestID: r.Request}
+		Entity: r.Entity, Purpose: r.Purpose, Outcome: r.Outcome, RequestID: r.Request, Count: r.Count}
 	if key != nil && len(r.Private) > 0 {
 		pb, err := key.Open(r.Private, privateAD(origin, &r))
 		if err != nil {

@@ -31,8 +31,11 @@ type Log struct {
 	headKey  *seal.Key     // MACs the last-signed head; nil: not checked
 	now      func() time.Time
 
-	// OnAlert is called (besides storing the alert) when a witness refuses
-	// a checkpoint or cannot be reached. May be nil.
+	// OnAlert is called (besides storing the alert) for every alert the
+	// log raises: a head that does not match (audit.*), a witness that
+	// refuses a checkpoint or cannot be reached (witness.*). The clinic
+	// sends it to its remote alert channels: the table the alert is stored
+	// in lives in the data directory an insider controls. May be nil.
 	OnAlert func(kind, detail string)
 
 	mu     sync.Mutex
@@ -44,6 +47,12 @@ type Log struct {
 
 	alertMu   sync.Mutex
 	lastAlert map[string]time.Time
+
+	freeSpace      func() (uint64, error)
+	reserve, floor uint64
+	spaceMu        sync.Mutex
+	spaceAt        time.Time // when free was last read
+	free           uint64
 }
 
 type pending struct {
@@ -61,15 +70,75 @@ type Options struct {
 	// HeadKey MACs the last signed (size, root), so that the log refuses
 	// to sign a tree that does not extend it. nil in tests of the bare log.
 	HeadKey *seal.Key
+	// FreeSpace reports the free bytes of the file system the log lives
+	// on (syscall.Statfs of the data directory). nil: space is not
+	// watched. See Reserve and Floor.
+	FreeSpace func() (uint64, error)
+	// Reserve is the free space below which HasRoomForNoise says no, so
+	// that events nobody signed in for (rejected tokens) cannot eat the
+	// room that the audit events of real work need. Floor is the free
+	// space below which Append refuses every event, and the reads that
+	// wait on it, before the disk is full. Zero means the defaults,
+	// DefaultReserve and DefaultFloor.
+	Reserve, Floor uint64
 }
+
+// Disk space defaults (see Options).
+const (
+	DefaultReserve = 256 << 20
+	DefaultFloor   = 32 << 20
+)
 
 // New returns a log over db and starts its group committer.
 func New(db *store.DB, o Options) *Log {
 	l := &Log{db: db, origin: o.Origin, signer: o.Signer, verifier: o.Verifier, private: o.Private, headKey: o.HeadKey, now: time.Now,
-		queue: make(chan *pending, 4*maxBatch), done: make(chan struct{})}
+		queue: make(chan *pending, 4*maxBatch), done: make(chan struct{}),
+		freeSpace: o.FreeSpace, reserve: o.Reserve, floor: o.Floor}
+	if l.reserve == 0 {
+		l.reserve = DefaultReserve
+	}
+	if l.floor == 0 {
+		l.floor = DefaultFloor
+	}
 	go l.commitLoop()
 	return l
 }
+
+// spaceEvery is how long a reading of the free space is trusted.
+const spaceEvery = time.Second
+
+// freeBytes returns the free space of the log's file system, read at most
+// once every spaceEvery, and false when it is not watched or cannot be
+// read (then nothing is refused for space).
+func (l *Log) freeBytes() (uint64, bool) {
+	if l.freeSpace == nil {
+		return 0, false
+	}
+	l.spaceMu.Lock()
+	defer l.spaceMu.Unlock()
+	if now := l.now(); l.spaceAt.IsZero() || now.Sub(l.spaceAt) >= spaceEvery || now.Before(l.spaceAt) {
+		free, err := l.freeSpace()
+		if err != nil {
+			return 0, false
+		}
+		l.free, l.spaceAt = free, now
+	}
+	return l.free, true
+}
+
+// HasRoomForNoise reports whether there is room for events that no
+// signed-in person caused (a rejected token): false below the Reserve,
+// which then alerts (audit.space, at most once in ten minutes).
+func (l *Log) HasRoomForNoise() bool {
+	free, ok := l.freeBytes()
+	if !ok || free >= l.reserve {
+		return true
+	}
+	l.alertOnce("audit.space", "audit.space", fmt.Sprintf("%d MiB free in the data directory, below the reserve of %d MiB: unauthenticated failures are no longer logged", free>>20, l.reserve>>20))
+	return false
+}
+
+var errNoSpace = hush.Errorf(hush.EUNAVAILABLE, "the data directory is nearly full, so the audit log takes no more events")
 
 // Origin returns the checkpoint origin line.
 func (l *Log) Origin() string { return l.origin }
@@ -124,6 +193,10 @@ var errClosed = hush.Errorf(hush.EUNAVAILABLE, "the audit log is closed")
 // Append appends events and returns when they are durable. A caller that is
 // about to return data must not do so if Append fails: no event, no data.
 func (l *Log) Append(ctx context.Context, evs ...Event) error {
+	if free, ok := l.freeBytes(); ok && free < l.floor {
+		l.alertOnce("audit.space", "audit.space", fmt.Sprintf("%d MiB free in the data directory, below the floor of %d MiB: reads are refused", free>>20, l.floor>>20))
+		return errNoSpace
+	}
 	ps := make([]*pending, len(evs))
 	l.mu.Lock()
 	if l.closed {
@@ -252,15 +325,18 @@ func (l *Log) Sign(ctx context.Context) (Checkpoint, error) {
 		if err != nil {
 			return err
 		}
+		// The head is checked even when there is nothing new to sign: a
+		// server restarted on a log whose tail was cut (with the later
+		// checkpoints) must notice at once, not at its next event.
+		if err := l.checkHead(tx, n); err != nil {
+			return err
+		}
 		if last, err := tx.LatestCheckpoint(); err == nil && last.Size == n {
 			ck.Size, ck.Note = last.Size, last.Note
 			return nil
 		}
 		if n == 0 {
 			return hush.Errorf(hush.ENOTFOUND, "the audit log is empty")
-		}
-		if err := l.checkHead(tx, n); err != nil {
-			return err
 		}
 		root, err := tlog.TreeHash(n, txReader{tx})
 		if err != nil {

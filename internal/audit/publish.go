@@ -159,11 +159,13 @@ func (l *Log) add(ctx context.Context, wc *witness.Witness, old int64, ck Checkp
 	return wc.Add(ctx, old, proof, ck.Note)
 }
 
-// Run publishes a checkpoint every interval while there is new activity,
-// and once more when ctx ends (shutdown).
+// Run publishes a checkpoint at once (so that a log cut short while the
+// server was stopped is noticed at start), then every interval while there
+// is new activity, and once more when ctx ends (shutdown).
 func (l *Log) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	l.Publish(ctx)
 	for {
 		select {
 		case <-ctx.Done():

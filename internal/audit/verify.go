@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -77,6 +79,34 @@ func (m *memHashes) ReadHashes(ids []int64) ([]tlog.Hash, error) {
 // with that checkpoint (kept by an auditor off the server). It needs only
 // the database and the log's public key — no KEK.
 func Verify(ctx context.Context, db *store.DB, vkey string, auditor []byte) (VerifyResult, error) {
+	return VerifyWith(ctx, db, vkey, VerifyOptions{Auditor: auditor})
+}
+
+// VerifyOptions are the evidence kept off the server that Verify checks
+// the log against.
+type VerifyOptions struct {
+	// Auditor is a checkpoint an auditor kept (hush audit checkpoint).
+	Auditor []byte
+	// Witnessed are what the witnesses hold: the log must hold at least as
+	// many events as each, with the same root where it is known. A log
+	// cut short together with its later checkpoints, cosignatures and
+	// hashes verifies on its own; it cannot undo what a witness saw.
+	Witnessed []Witnessed
+}
+
+// Witnessed is a size of this log a witness cosigned (and its root, when
+// known).
+type Witnessed struct {
+	Source  string    // the witness's name or the file it came from, for messages
+	Size    int64     // the size it cosigned
+	Root    tlog.Hash // the root at Size, when HasRoot
+	HasRoot bool
+}
+
+// VerifyWith is Verify with the auditor's checkpoint and what the
+// witnesses hold.
+func VerifyWith(ctx context.Context, db *store.DB, vkey string, o VerifyOptions) (VerifyResult, error) {
+	auditor := o.Auditor
 	var res VerifyResult
 	logV, err := note.NewVerifier(vkey)
 	if err != nil {
@@ -86,7 +116,7 @@ func Verify(ctx context.Context, db *store.DB, vkey string, auditor []byte) (Ver
 	// the store's error normalisation.
 	var verr error
 	err = db.Read(ctx, func(tx *store.Tx) error {
-		err := verify(tx, logV, auditor, &res)
+		err := verify(tx, logV, auditor, o.Witnessed, &res)
 		var ve *VerifyError
 		if errors.As(err, &ve) {
 			verr = err
@@ -100,7 +130,7 @@ func Verify(ctx context.Context, db *store.DB, vkey string, auditor []byte) (Ver
 	return res, err
 }
 
-func verify(tx *store.Tx, logV note.Verifier, auditor []byte, res *VerifyResult) error {
+func verify(tx *store.Tx, logV note.Verifier, auditor []byte, witnessed []Witnessed, res *VerifyResult) error {
 	size, err := tx.AuditSize()
 	if err != nil {
 		return err
@@ -260,14 +290,14 @@ func verify(tx *store.Tx, logV note.Verifier, auditor []byte, res *VerifyResult)
 	for _, c := range cos {
 		v, ok := wv[c.Witness]
 		if !ok {
-			return bad(-1, "a cosignature of size %d is from unknown witness %s", c.Size, c.Witness)
+			return bad(-1, "a cosignature of size %d is from unknown witness %q", c.Size, c.Witness)
 		}
 		if _, ok := byCk[c.Size]; !ok {
 			return bad(-1, "a cosignature of size %d has no checkpoint", c.Size)
 		}
 		n, err := note.Open(append(append([]byte(nil), byCk[c.Size]...), c.Signature...), note.VerifierList(logV, v))
 		if err != nil || !signedBy(n, v) {
-			return bad(-1, "the cosignature of witness %s on size %d does not verify", c.Witness, c.Size)
+			return bad(-1, "the cosignature of witness %q on size %d does not verify", c.Witness, c.Size)
 		}
 		res.Cosignatures++
 	}
@@ -288,7 +318,128 @@ func verify(tx *store.Tx, logV note.Verifier, auditor []byte, res *VerifyResult)
 			return bad(-1, "the log is not consistent with the auditor's checkpoint of size %d: events before index %d were rewritten", size, size)
 		}
 	}
+	// What the witnesses hold.
+	for _, w := range witnessed {
+		if w.Size > res.Size {
+			return bad(res.Size, "%q has cosigned %d events of this log but only %d are stored (the tail was cut)", w.Source, w.Size, res.Size)
+		}
+		if !w.HasRoot || w.Size == 0 {
+			continue
+		}
+		want, err := tlog.TreeHash(w.Size, &hashes)
+		if err != nil {
+			return err
+		}
+		if want != w.Root {
+			return bad(-1, "the log is not consistent with the checkpoint of size %d that %q cosigned: events before index %d were rewritten", w.Size, w.Source, w.Size)
+		}
+	}
 	return nil
+}
+
+// ParseWitnessed reads a cosigned checkpoint kept as a file: a note the
+// log signed (vkey) with, usually, witness cosignatures appended. The log's
+// own signature is what proves the log once had that size; cosignatures
+// from the witnesses in witnessVKeys are counted and must verify.
+func ParseWitnessed(source string, msg []byte, vkey string, witnessVKeys []string) (Witnessed, int, error) {
+	logV, err := note.NewVerifier(vkey)
+	if err != nil {
+		return Witnessed{}, 0, fmt.Errorf("audit log public key: %w", err)
+	}
+	size, root, err := openCheckpoint(msg, logV)
+	if err != nil {
+		return Witnessed{}, 0, fmt.Errorf("%q: %v", source, err)
+	}
+	cosigned := 0
+	for _, k := range witnessVKeys {
+		v, err := witness.NewCosignatureVerifier(k)
+		if err != nil {
+			continue
+		}
+		n, err := note.Open(msg, note.VerifierList(logV, v))
+		if err == nil && signedBy(n, v) {
+			cosigned++
+		}
+	}
+	return Witnessed{Source: source, Size: size, Root: root, HasRoot: true}, cosigned, nil
+}
+
+// AskWitnesses asks every witness configured in db for the latest size of
+// this log it cosigned, by resubmitting a checkpoint the log signed: the
+// newest stored (or, when none is stored, fallback: the auditor's). It
+// needs no key: the checkpoints are already signed.
+//
+// A size counts as confirmed only with the witness's cosignature, checked
+// with its key: a witness that answers with a smaller size than the newest
+// checkpoint is asked again with the stored checkpoint of that size. An
+// answer larger than the log is returned as it is (verify then fails: a
+// false answer can make a log look cut, never make a cut log pass). A
+// witness that cannot be asked or does not confirm is an error in errs.
+//
+// pinned are witness keys the auditor keeps (hush audit verify
+// --witness-vkey): each must be configured in db, so that a database writer
+// cannot silence the witnesses by deleting or replacing their rows.
+func AskWitnesses(ctx context.Context, db *store.DB, fallback []byte, client *http.Client, pinned ...string) (got []Witnessed, errs []error) {
+	var ws []store.WitnessRow
+	var cks []store.CheckpointRow
+	err := db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		if ws, err = tx.Witnesses(); err != nil {
+			return err
+		}
+		cks, err = tx.Checkpoints()
+		return err
+	})
+	if err != nil {
+		return nil, []error{err}
+	}
+	bySize := map[int64][]byte{}
+	var newest []byte
+	var newestSize int64 = -1
+	for _, c := range cks {
+		bySize[c.Size] = c.Note
+		if c.Size > newestSize {
+			newest, newestSize = c.Note, c.Size
+		}
+	}
+	if newest == nil {
+		newest = fallback
+	}
+	for _, k := range pinned {
+		if !slices.ContainsFunc(ws, func(w store.WitnessRow) bool { return w.VKey == k }) {
+			errs = append(errs, fmt.Errorf("the pinned witness key %q is not configured in the database: its witness was removed or replaced", k))
+		}
+	}
+	if len(ws) > 0 && newest == nil {
+		return nil, append(errs, errors.New("no signed checkpoint to ask the witnesses with"))
+	}
+	for _, w := range ws {
+		v, err := witness.NewCosignatureVerifier(w.VKey)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("witness %q: its key is malformed", w.Name))
+			continue
+		}
+		wc := &witness.Witness{URL: w.URL, Verifier: v, Client: client}
+		size, cosig, err := wc.Latest(ctx, newest)
+		if err == nil && cosig == nil && size < newestSize {
+			// Behind the newest checkpoint: confirm with the stored one
+			// of the size it names.
+			if ck, ok := bySize[size]; ok {
+				size, cosig, err = wc.Latest(ctx, ck)
+			}
+		}
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("witness %q could not be asked: %w", w.Name, err))
+		case cosig == nil && size > 0 && size <= newestSize:
+			errs = append(errs, fmt.Errorf("witness %q answered size %d without cosigning it", w.Name, size))
+		default:
+			// Confirmed, larger than the log (verify fails on it), or 0:
+			// a witness that has cosigned nothing of this log yet.
+			got = append(got, Witnessed{Source: "witness " + w.Name, Size: size})
+		}
+	}
+	return got, errs
 }
 
 func signedBy(n *note.Note, v note.Verifier) bool {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -34,10 +35,15 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 	case "verify":
 		ckFile := fs.String("checkpoint", "", "a checkpoint saved earlier by an auditor (hush audit checkpoint); the log must be consistent with it")
 		vkey := fs.String("vkey", env.Getenv("HUSH_AUDIT_VKEY"), "the log's public key as printed by hush init, kept by the auditor (env HUSH_AUDIT_VKEY); without it the key stored in the database is trusted")
+		var cosigned stringList
+		fs.Var(&cosigned, "witness-checkpoint", "a cosigned checkpoint kept off the server (hush audit checkpoint once witnesses cosigned it); the log must hold at least as many events, with the same root (repeatable)")
+		var pinned stringList
+		fs.Var(&pinned, "witness-vkey", "a witness's key the auditor keeps: that witness must be configured and is asked (repeatable)")
+		offline := fs.Bool("offline", false, "do not ask the configured witnesses for the latest size they cosigned")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return auditVerify(ctx, env, c.data, *ckFile, *vkey)
+		return auditVerify(ctx, env, c.data, verifyFlags{checkpoint: *ckFile, vkey: *vkey, cosigned: cosigned, pinned: pinned, offline: *offline})
 	case "checkpoint":
 		cl, err := c.parseOpen(ctx, fs, args[1:])
 		if err != nil {
@@ -91,7 +97,7 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 		}
 		sort.Slice(evs, func(i, j int) bool { return evs[i].Index < evs[j].Index })
 		for _, ev := range evs {
-			fmt.Fprintln(env.Stdout, showLine(ctx, cl, ev))
+			fmt.Fprintln(env.Stdout, termSafe(showLine(ctx, cl, ev)))
 		}
 		return nil
 	case "prove":
@@ -127,15 +133,25 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "witness %s added; checkpoints go to it from the next one on\n", name)
+		fmt.Fprintf(env.Stdout, "witness %s added; checkpoints go to it from the next one on\n", termSafe(name))
 		return nil
 	}
 	return usage
 }
 
+// verifyFlags are hush audit verify's options.
+type verifyFlags struct {
+	checkpoint string   // the auditor's checkpoint file
+	vkey       string   // the pinned log key
+	cosigned   []string // cosigned checkpoint files
+	pinned     []string // witness keys that must be configured and asked
+	offline    bool     // do not ask the witnesses
+}
+
 // auditVerify checks the log with nothing but the database and the log's
-// public key (no KEK).
-func auditVerify(ctx context.Context, env Env, dataDir, ckFile, pinned string) error {
+// public key (no KEK), against what the auditor and the witnesses hold.
+func auditVerify(ctx context.Context, env Env, dataDir string, o verifyFlags) error {
+	ckFile, pinned := o.checkpoint, o.vkey
 	if dataDir == "" {
 		return fmt.Errorf("%w: --data is required", ErrUsage)
 	}
@@ -162,8 +178,43 @@ func auditVerify(ctx context.Context, env Env, dataDir, ckFile, pinned string) e
 	case pinned != vkey:
 		return errors.New("audit log: the log's public key in the database is not the one you pinned (--vkey): the log may have been replaced")
 	}
+	// What the witnesses hold: cosigned checkpoints the auditor kept, and
+	// the latest size each configured witness cosigned.
+	var witnessed []audit.Witnessed
+	var wkeys []string
+	var ws []store.WitnessRow
+	if err := db.Read(ctx, func(tx *store.Tx) error { var err error; ws, err = tx.Witnesses(); return err }); err != nil {
+		return fmt.Errorf("the witnesses: %w", err)
+	}
+	for _, w := range ws {
+		wkeys = append(wkeys, w.VKey)
+	}
+	for _, file := range o.cosigned {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("read witness checkpoint: %w", err)
+		}
+		w, n, err := audit.ParseWitnessed(filepath.Base(file), b, vkey, wkeys)
+		if err != nil {
+			return fmt.Errorf("audit log: the witness checkpoint %w", err)
+		}
+		fmt.Fprintf(env.Stdout, "checkpoint %s: size %d, %d witness cosignatures\n", termSafe(w.Source), w.Size, n)
+		witnessed = append(witnessed, w)
+	}
+	if !o.offline && (len(ws) > 0 || len(o.pinned) > 0) {
+		got, errs := audit.AskWitnesses(ctx, db, auditor, &http.Client{Timeout: 15 * time.Second}, o.pinned...)
+		for _, w := range got {
+			fmt.Fprintf(env.Stdout, "%s has cosigned %d events of this log\n", termSafe(w.Source), w.Size)
+		}
+		if len(errs) > 0 {
+			// A witness that cannot be asked is no evidence: fail rather
+			// than pass on what the server alone holds (--offline to skip).
+			return fmt.Errorf("audit log: %w", errors.Join(errs...))
+		}
+		witnessed = append(witnessed, got...)
+	}
 	start := time.Now()
-	res, err := audit.Verify(ctx, db, vkey, auditor)
+	res, err := audit.VerifyWith(ctx, db, vkey, audit.VerifyOptions{Auditor: auditor, Witnessed: witnessed})
 	if err != nil {
 		var ve *audit.VerifyError
 		if errors.As(err, &ve) {
@@ -178,6 +229,12 @@ func auditVerify(ctx context.Context, env Env, dataDir, ckFile, pinned string) e
 	}
 	if res.Size > res.Signed {
 		fmt.Fprintf(env.Stdout, "%d newest events are not yet in a signed checkpoint\n", res.Size-res.Signed)
+	}
+	switch {
+	case len(witnessed) > 0:
+		fmt.Fprintf(env.Stdout, "consistent with %d witnessed checkpoints\n", len(witnessed))
+	case len(ws) == 0:
+		fmt.Fprintln(env.Stdout, "warning: no witness configured and no --witness-checkpoint given: a log cut short together with its later checkpoints would verify")
 	}
 	return nil
 }
@@ -206,6 +263,9 @@ func showLine(ctx context.Context, cl *clinic.Clinic, ev clinic.AuditView) strin
 		line += "  " + ev.Entity
 	}
 	line += "  " + ev.Outcome + "  purpose " + ev.Purpose
+	if ev.Count > 1 {
+		line += fmt.Sprintf("  (%d times)", ev.Count)
+	}
 	if ev.Private.Query != "" {
 		line += fmt.Sprintf("  search %q", ev.Private.Query)
 	}

@@ -165,8 +165,15 @@ func secret(env Env, path, envName, what string) ([]byte, error) {
 // files and flags, not from patients' data).
 func Message(err error) string {
 	var he *hush.Error
+	msg := err.Error()
 	if errors.As(err, &he) {
-		return he.Message
+		msg = he.Message
 	}
-	return err.Error()
+	// An error can quote a stored string (a witness's name or answer):
+	// escape what could steer the terminal, line by line.
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		lines[i] = termSafe(l)
+	}
+	return strings.Join(lines, "\n")
 }

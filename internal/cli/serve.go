@@ -168,7 +168,8 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir string, o se
 		ErrorLog:          stdlog.New(scrubber{log}, "", 0),
 	}
 	go sweep(ctx, cl, webApp, adminApp)
-	cl.Audit().OnAlert = func(kind, detail string) { log.Error("audit alert", "kind", kind, "detail", detail) }
+	// The audit log's alerts (audit.*, witness.*) go to this log and the
+	// clinic's remote channels (clinic.auditAlert, set at Open).
 	// Checkpoints every interval while there is activity, and a last one
 	// after the HTTP server has drained at shutdown.
 	actx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
@@ -203,7 +204,8 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir string, o se
 	}
 	// Handlers still running past the shutdown timeout can no longer
 	// append (their reads are refused), so the last checkpoint covers
-	// every event.
+	// every event, the counts of throttled failures too.
+	cl.FlushRejected()
 	cl.Audit().Close()
 	stopAudit()
 	<-auditDone

@@ -60,7 +60,7 @@ func runUser(ctx context.Context, env Env, args []string) error {
 			if !u.Active {
 				state = "deactivated"
 			}
-			fmt.Fprintf(env.Stdout, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Role, state, u.Email, u.Name)
+			fmt.Fprintf(env.Stdout, "%s\t%s\t%s\t%s\t%s\n", termSafe(u.ID), termSafe(string(u.Role)), state, termSafe(u.Email), termSafe(u.Name))
 		}
 		return nil
 	case "deactivate":

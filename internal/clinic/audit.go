@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/hushepr/hush/internal/alert"
 	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
@@ -82,9 +84,46 @@ func (c *Clinic) openAudit(ctx context.Context, kek *seal.KEK) error {
 	}
 	c.auditVKey = string(vkey)
 	c.audit = audit.New(c.db, audit.Options{Origin: auditOrigin(c.id), Signer: signer, Verifier: verifier, Private: c.dirKey,
-		HeadKey: kek.Derive("audit head mac v1")})
+		HeadKey: kek.Derive("audit head mac v1"), FreeSpace: c.freeSpace()})
+	c.audit.OnAlert = c.auditAlert
 	c.appendRead = c.audit.Append
 	return nil
+}
+
+// auditSummaries are the fixed texts of the audit log's alerts (the
+// detail, with sizes and witness names, stays in the operator log and the
+// audit_alerts table).
+var auditSummaries = map[string]string{
+	"audit.tampered":      "The record of the audit log's last signed checkpoint is missing or forged: the log may have been rewritten. Run hush audit verify with the witnesses.",
+	"audit.truncated":     "The audit log holds fewer events than were signed: events were removed. Run hush audit verify with the witnesses.",
+	"audit.rewritten":     "The audit log no longer matches its last signed checkpoint: events were rewritten. Run hush audit verify with the witnesses.",
+	"audit.space":         "The data directory is nearly full: unauthenticated failures are no longer logged, and reads stop when it is full.",
+	"witness.refused":     "A witness refused the audit log's checkpoint: the log may have been rewritten or forked.",
+	"witness.ahead":       "A witness has seen more of the audit log than it now holds: the log was cut short or rolled back.",
+	"witness.unreachable": "A witness could not be reached: checkpoints are not being witnessed.",
+	"witness.integrity":   "A configured witness's stored URL or key was changed outside Hush: checkpoints are not sent to it until it is reviewed.",
+}
+
+// auditAlert hands an alert of the audit log (audit.*, witness.*) to the
+// operator log and the clinic's remote channels: its own table lies in the
+// data directory that whoever cut the log controls.
+func (c *Clinic) auditAlert(kind, detail string) {
+	sev := alert.Critical
+	if kind == "witness.unreachable" {
+		sev = alert.Warning
+	}
+	summary, ok := auditSummaries[kind]
+	if !ok {
+		summary = "The audit log raised an alert; see the operator log."
+	}
+	if c.trip == nil {
+		slog.Error("audit alert", "kind", kind, "detail", detail)
+		return
+	}
+	c.trip.log.Error("audit alert", "kind", kind, "detail", detail)
+	if n := c.trip.notifier.Load(); n != nil {
+		n.Send(alert.Alert{Kind: kind, Severity: sev, Account: "audit-log", Summary: summary, At: c.now()})
+	}
 }
 
 // Audit returns the clinic's audit log.
@@ -173,6 +212,11 @@ func (c *Clinic) logDenied(ctx context.Context, err error, ev audit.Event) error
 type AuditView struct {
 	audit.Event
 	ActorName string
+	// Sealed is set when the event has private parts (a client address,
+	// a search term, an unknown sign-in name) that stay sealed for this
+	// reader: only the operator, holding the KEK at the command line
+	// (hush audit show), sees them.
+	Sealed bool
 }
 
 // AuditQuery selects events for SearchAudit.
@@ -237,16 +281,56 @@ func (c *Clinic) SearchAudit(ctx context.Context, q AuditQuery) ([]AuditView, er
 		} else if u, err := c.user(ctx, ev.ActorID); err == nil {
 			v.ActorName, names[ev.ActorID] = u.Name, u.Name
 		}
-		if a.Role == hush.RolePatient {
+		switch a.Role {
+		case hush.RoleOperator:
+		case hush.RolePatient:
 			// A patient sees who and when, not the clinic's internals.
 			v.RequestID, v.Private, v.Entity = "", audit.Private{}, ""
+		default:
+			// Search terms (every name and identity code staff typed,
+			// beside the ids they matched), client addresses and
+			// unknown sign-in names are personal data sealed under the
+			// directory key: they are opened for the KEK holder only
+			// (docs/audit.md), never over the API or the admin pages.
+			p := v.Private
+			v.Private = audit.Private{Credential: p.Credential}
+			v.Sealed = p.ClientAddr != "" || p.Query != "" || p.Email != ""
 		}
 		out = append(out, v)
 	}
-	if err := c.logRead(ctx, nil, c.event(ctx, audit.ActAuditRead, q.PatientID, "", nil)); err != nil {
+	if err := c.logRead(ctx, nil, c.auditReadEvents(ctx, a.Role, q.PatientID, out)...); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// auditReadEvents are the events of one read of the audit log. A page of
+// the log read by staff names patients — and who treats them — so it is
+// one audit.read event per distinct patient it names (the one asked for
+// first), which the tripwires count toward their audit limit
+// (volume.audit) as they count a listing's rows. A patient reading the
+// trail of their own record, or an empty page, is one event.
+func (c *Clinic) auditReadEvents(ctx context.Context, role hush.Role, asked string, page []AuditView) []audit.Event {
+	if role == hush.RolePatient {
+		return []audit.Event{c.event(ctx, audit.ActAuditRead, asked, "", nil)}
+	}
+	var evs []audit.Event
+	seen := map[string]bool{}
+	add := func(pid string) {
+		if pid == "" || seen[pid] {
+			return
+		}
+		seen[pid] = true
+		evs = append(evs, c.event(ctx, audit.ActAuditRead, pid, "", nil))
+	}
+	add(asked)
+	for _, v := range page {
+		add(v.PatientID)
+	}
+	if len(evs) == 0 {
+		evs = append(evs, c.event(ctx, audit.ActAuditRead, "", "", nil))
+	}
+	return evs
 }
 
 var errNotYours = hush.Errorf(hush.EFORBIDDEN, "you can see the audit trail of your own record only")
@@ -304,4 +388,13 @@ func (c *Clinic) DisplayName(ctx context.Context, patientID string) string {
 		return p.Given[0] + " " + p.Family
 	}
 	return p.Family
+}
+
+// freeSpace returns the reader of the data directory's free space that
+// the audit log watches (nil when there is no data directory).
+func (c *Clinic) freeSpace() func() (uint64, error) {
+	if c.dataDir == "" {
+		return nil
+	}
+	return freeSpace(c.dataDir)
 }

@@ -57,6 +57,7 @@ func userPrincipal(id string) string { return "user:" + id }
 // Clinic is an open clinic: its database and the keys the KEK unwraps.
 type Clinic struct {
 	db          *store.DB
+	dataDir     string // where the database lives (its free space is watched)
 	id          string
 	name        string
 	dirKey      *seal.Key // seals directory data
@@ -79,6 +80,7 @@ type Clinic struct {
 	now        func() time.Time
 
 	trip          *tripwires   // nil until the audit log is open
+	rej           rejectedLog  // throttles unauthenticated failures' events
 	webhookClient *http.Client // for alert webhooks; nil: the default
 
 	mu     sync.Mutex
@@ -117,13 +119,16 @@ func (c *Clinic) RecoveryPublicKey() *seal.PublicKey { return c.recoveryPub }
 
 // Close closes the database and wipes the keys held in memory.
 func (c *Clinic) Close() error {
-	c.closeTripwires()
 	if c.audit != nil {
+		c.FlushRejected()
 		// No more events; then sign what was appended, so that the work
 		// of a command-line run is in a checkpoint too.
 		c.audit.Close()
 		c.audit.Sign(context.Background())
 	}
+	// After the last signing: an alert it raises (a cut log) still goes
+	// out on the clinic's channels.
+	c.closeTripwires()
 	c.mu.Lock()
 	for id, s := range c.tokens {
 		s.wipe()
@@ -163,7 +168,7 @@ func Init(ctx context.Context, dataDir string, kek *seal.KEK, o InitOptions) (*C
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &Clinic{db: db, now: time.Now, tokens: map[string]*tokenSession{}, pwSem: make(chan struct{}, 4)}
+	c := &Clinic{db: db, dataDir: dataDir, now: time.Now, tokens: map[string]*tokenSession{}, pwSem: make(chan struct{}, 4)}
 	c.kekKeys(kek)
 	c.id = newID()
 	c.name = o.Name
@@ -261,7 +266,7 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Clinic{db: db, now: time.Now, tokens: map[string]*tokenSession{}, pwSem: make(chan struct{}, 4)}
+	c := &Clinic{db: db, dataDir: dataDir, now: time.Now, tokens: map[string]*tokenSession{}, pwSem: make(chan struct{}, 4)}
 	c.kekKeys(kek)
 	if err := c.loadKeys(ctx, kek); err != nil {
 		db.Close()

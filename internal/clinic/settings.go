@@ -33,6 +33,8 @@ type Settings struct {
 	DirectoryLimit     int     `json:"directory_limit"`      // distinct patients listed or looked up ...
 	DirectoryWindowMin int     `json:"directory_window_min"` // ... in this many minutes
 	CalendarLimit      int     `json:"calendar_limit"`       // distinct patients shown in calendars in that window
+	AuditLimit         int     `json:"audit_limit"`          // distinct patients named by audit log reads ...
+	AuditWindowMin     int     `json:"audit_window_min"`     // ... in this many minutes (0: the defaults)
 	BaselineFactor     float64 `json:"baseline_factor"`      // × the account's busiest hour of 30 days
 	RateLimit          int     `json:"rate_limit"`           // requests per minute with one session or token
 	TripwiresOff       bool    `json:"tripwires_off"`        // the kill switch (alerts and freezes stop)
@@ -55,6 +57,7 @@ func DefaultSettings() Settings {
 	s := Settings{
 		ChartLimit: d.ChartLimit, ChartWindowMin: int(d.ChartWindow / time.Minute),
 		DirectoryLimit: d.DirectoryLimit, DirectoryWindowMin: int(d.DirectoryWindow / time.Minute), CalendarLimit: d.CalendarLimit,
+		AuditLimit: d.AuditLimit, AuditWindowMin: int(d.AuditWindow / time.Minute),
 		BaselineFactor: d.BaselineFactor, RateLimit: int(float64(d.RateLimit) * float64(time.Minute) / float64(d.RateWindow)),
 	}
 	for day, span := range d.WorkHours.Days {
@@ -110,6 +113,12 @@ func (s Settings) tripwire() (tripwire.Settings, error) {
 	t.ChartLimit, t.ChartWindow = s.ChartLimit, time.Duration(s.ChartWindowMin)*time.Minute
 	t.DirectoryLimit, t.DirectoryWindow = s.DirectoryLimit, time.Duration(s.DirectoryWindowMin)*time.Minute
 	t.CalendarLimit = s.CalendarLimit
+	if s.AuditLimit != 0 { // settings stored, or a form sent, before audit reads had a limit keep its default
+		t.AuditLimit = s.AuditLimit
+	}
+	if s.AuditWindowMin != 0 {
+		t.AuditWindow = time.Duration(s.AuditWindowMin) * time.Minute
+	}
 	t.BaselineFactor = s.BaselineFactor
 	t.RateLimit, t.RateWindow = s.RateLimit, time.Minute
 	t.Disabled = s.TripwiresOff

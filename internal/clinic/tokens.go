@@ -108,7 +108,7 @@ func (c *Clinic) Authenticate(ctx context.Context, bearer string) (*hush.Actor, 
 	if err != nil && hush.ErrorCode(err) == hush.EUNAUTHORIZED {
 		ev := c.event(ctx, audit.ActTokenRejected, "", id, err)
 		ev.ActorID, ev.ActorRole, ev.Purpose = "", "", audit.PurposeSecurity // unauthenticated
-		c.audit.Append(ctx, ev)
+		c.rejected(ctx, ev)                                                  // throttled per source and minute
 	}
 	return a, err
 }

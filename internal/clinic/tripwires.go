@@ -51,7 +51,8 @@ type tripwires struct {
 
 // detectedActions are the audit actions the detector counts.
 var detectedActions = []string{audit.ActChartRead, audit.ActNoteRead, audit.ActMeasureRead, audit.ActDiagnosisRead,
-	audit.ActProcessNoteRead, audit.ActCareTeamRead, audit.ActPatientList, audit.ActPatientRead, audit.ActAppointmentList}
+	audit.ActProcessNoteRead, audit.ActCareTeamRead, audit.ActPatientList, audit.ActPatientRead, audit.ActAppointmentList,
+	audit.ActAuditRead}
 
 // startTripwires loads the settings and canaries, starts the detector and
 // replays the last 30 days of the log into it.
@@ -245,6 +246,7 @@ func (c *Clinic) frozenInDB(ctx context.Context, userID string) bool {
 var summaries = map[tripwire.Kind]string{
 	tripwire.KindCharts:    "An account opened more patient records than the clinic's limit allows in a short time.",
 	tripwire.KindDirectory: "An account listed or looked up more patients than the clinic's limit allows in a short time.",
+	tripwire.KindAudit:     "An account read audit log pages naming more patients than the clinic's limit allows in a short time.",
 	tripwire.KindCanary:    "A canary record was opened. No real patient has it: someone is sweeping records.",
 	tripwire.KindBaseline:  "An account opened far more records in an hour than in any hour of its last 30 days.",
 	tripwire.KindOffHours:  "An account read patient data outside the clinic's working hours.",

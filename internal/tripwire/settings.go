@@ -29,6 +29,12 @@ type Settings struct {
 	// names and times only, where a directory sweep wants contacts.
 	CalendarLimit int
 
+	// AuditLimit is how many distinct patients the audit log may name to
+	// one account (admin, auditor) in any sliding AuditWindow: the log
+	// says who treats whom.
+	AuditLimit  int
+	AuditWindow time.Duration
+
 	// A baseline alert is raised when the distinct patients whose records
 	// an account opened in the current hour exceed both BaselineFactor
 	// times the account's busiest hour of the last 30 days and
@@ -79,7 +85,8 @@ func (h Hours) Contains(t time.Time) bool {
 }
 
 // DefaultSettings returns the defaults: 30 charts and 200 directory rows
-// in 10 minutes; baseline 3 × the busiest hour, over 15, after 7 days;
+// in 10 minutes; 300 patients named by audit log reads in 10 minutes;
+// baseline 3 × the busiest hour, over 15, after 7 days;
 // working hours Monday to Friday 07:00–20:00 and Saturday 09:00–15:00 in
 // Europe/Helsinki, closed on Sunday; 120 requests a minute per credential.
 func DefaultSettings() Settings {
@@ -98,6 +105,8 @@ func DefaultSettings() Settings {
 		DirectoryLimit:  200,
 		DirectoryWindow: 10 * time.Minute,
 		CalendarLimit:   1000,
+		AuditLimit:      300,
+		AuditWindow:     10 * time.Minute,
 		BaselineFactor:  3,
 		BaselineFloor:   15,
 		BaselineDays:    7,
@@ -136,6 +145,8 @@ func (s Settings) Validate() error {
 	limit("the directory limit", s.DirectoryLimit)
 	window("the directory window", s.DirectoryWindow)
 	limit("the calendar limit", s.CalendarLimit)
+	limit("the audit limit", s.AuditLimit)
+	window("the audit window", s.AuditWindow)
 	limit("the request rate limit", s.RateLimit)
 	window("the request rate window", s.RateWindow)
 	limit("the baseline floor", s.BaselineFloor)

@@ -16,6 +16,7 @@ type account struct {
 	charts  window
 	dir     window
 	cal     window
+	aud     window    // patients revealed by audit reads
 	base    *baseline // nil until the account's first counted chart
 	lastOff int64     // Unix ns of the last offhours alert
 	offSent bool
@@ -28,6 +29,7 @@ func (a *account) reset() {
 	a.charts = window{}
 	a.dir = window{}
 	a.cal = window{}
+	a.aud = window{}
 	a.lastOff, a.offSent = 0, false
 	if a.base != nil {
 		clear(a.base.set)

@@ -20,7 +20,8 @@
 // diagnosis.read, processnote.read and careteam.read. Directory rows are
 // patient.list (a search showed the patient) and patient.read
 // (demographics, contacts); calendar rows are appointment.list (a calendar
-// showed the appointment and its patient).
+// showed the appointment and its patient); audit rows are audit.read (a
+// page of the audit log named the patient).
 //
 //   - volume.charts (critical, freezes): more than ChartLimit distinct
 //     patients' records opened by one account in a sliding ChartWindow.
@@ -31,6 +32,11 @@
 //   - volume.calendar (critical, freezes): the same for patients shown in
 //     calendars and CalendarLimit, over the DirectoryWindow: a clinic's
 //     week view shows every booked patient at once.
+//   - volume.audit (critical, freezes): the same for patients revealed by
+//     reads of the audit log (audit.read, one event per patient a page of
+//     the log names) and AuditLimit over AuditWindow: the log links
+//     patients to the clinicians who treat them. A patient reading who
+//     opened their own record is not counted (role "patient").
 //   - canary (critical, freezes): a record open or patient.read of a canary
 //     patient. That event is refused. A canary listed in a search or a
 //     calendar is not an alert: canaries look like patients in listings,
@@ -99,8 +105,8 @@
 // There is no lock shared by all requests: each account and each
 // credential has its own mutex (an account's first, then its
 // credential's), found through a sync.Map; settings are swapped
-// atomically. An account holds at most ChartLimit + DirectoryLimit
-// patients in its windows, 30×24 hourly counts and the current hour's
+// atomically. An account holds at most ChartLimit + DirectoryLimit +
+// CalendarLimit + AuditLimit patients in its windows, 30×24 hourly counts and the current hour's
 // patients (at most 4096); a credential holds 4 addresses and its last
 // RateLimit request times, and is dropped 30 days after its last use.
 // Accounts are never dropped: there are as many as the clinic has users.
@@ -132,6 +138,7 @@ const (
 	KindCharts    Kind = "volume.charts"
 	KindDirectory Kind = "volume.directory"
 	KindCalendar  Kind = "volume.calendar"
+	KindAudit     Kind = "volume.audit"
 	KindBaseline  Kind = "baseline"
 	KindOffHours  Kind = "offhours"
 	KindNewAddr   Kind = "credential.newaddr"
@@ -377,6 +384,7 @@ const (
 	recordOpen         // a chart or an item of it
 	directoryRow       // a patient in a listing or demographics
 	calendarRow        // a patient in a calendar
+	auditRow           // a patient named by a page of the audit log
 )
 
 // classify returns what an action counts as, and whether it is a request
@@ -391,6 +399,8 @@ func classify(action string) (class, bool) {
 		return directoryRow, false
 	case "appointment.list":
 		return calendarRow, false
+	case "audit.read":
+		return auditRow, false
 	}
 	return other, false
 }
@@ -421,6 +431,8 @@ func (d *Detector) count(a *account, e *Event, s *Settings) (class, Alert, bool)
 		w, kind, limit, span = &a.charts, KindCharts, s.ChartLimit, s.ChartWindow
 	case calendarRow:
 		w, kind, limit, span = &a.cal, KindCalendar, s.CalendarLimit, s.DirectoryWindow
+	case auditRow:
+		w, kind, limit, span = &a.aud, KindAudit, s.AuditLimit, s.AuditWindow
 	}
 	if !w.add(e.Patient, t, e.Index, limit, span) {
 		return cls, Alert{Kind: kind, Severity: Critical, Account: e.Account, Count: len(w.seen) + 1, Limit: limit,

@@ -187,6 +187,50 @@ func TestDirectoryLimit(t *testing.T) {
 	}
 }
 
+// TestAuditReadLimit: patients named by audit log reads count toward a
+// limit of their own; the read that would name one too many is refused and
+// freezes; a patient reading their own trail is not counted; a canary
+// named in the log is no canary alert (auditors read alert.canary events).
+func TestAuditReadLimit(t *testing.T) {
+	t0 := monday
+	portal := func(evs []tripwire.Event) []tripwire.Event {
+		for i := range evs {
+			evs[i].Role = "patient"
+		}
+		return evs
+	}
+	audit := []tripwire.Kind{tripwire.KindAudit}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"pages of the log are cut at patient 300", []step{
+			{rows("audit.read", t0, ids("p", 0, 200)...), 200, nil},
+			{rows("audit.read", t0, ids("p", 150, 350)...), 150, audit}, // 50 seen, 100 new
+			{rows("audit.read", t0, "p1"), 0, nil},                      // frozen
+		}},
+		{"audit rows are counted apart from directory rows", []step{
+			{rows("patient.list", t0, ids("p", 0, 200)...), 200, nil},
+			{rows("audit.read", t0, ids("q", 0, 300)...), 300, nil},
+		}},
+		{"the window slides", []step{
+			{rows("audit.read", t0, ids("p", 0, 300)...), 300, nil},
+			{rows("audit.read", t0.Add(10*time.Minute), ids("q", 0, 300)...), 300, nil},
+		}},
+		{"a patient's own trail is not counted", []step{
+			{portal(rows("audit.read", t0, ids("p", 0, 400)...)), 400, nil},
+		}},
+		{"a canary named in the log is not a canary alert", []step{
+			{rows("audit.read", t0, "p1", "canary", "p2"), 3, nil},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run(t, newDetector(t, tripwire.DefaultSettings(), "canary"), tt.steps)
+		})
+	}
+}
+
 func TestCanary(t *testing.T) {
 	t0 := monday
 	operator := func(e tripwire.Event) tripwire.Event { e.Role = "operator"; return e }

@@ -96,6 +96,7 @@ func (s *Server) adminSaveSettings(w http.ResponseWriter, r *http.Request, sess 
 	st.ChartLimit, st.ChartWindowMin = num("chart_limit"), num("chart_window_min")
 	st.DirectoryLimit, st.DirectoryWindowMin = num("directory_limit"), num("directory_window_min")
 	st.CalendarLimit = num("calendar_limit")
+	st.AuditLimit, st.AuditWindowMin = num("audit_limit"), num("audit_window_min")
 	st.RateLimit = num("rate_limit")
 	st.BaselineFactor, _ = strconv.ParseFloat(strings.TrimSpace(r.PostFormValue("baseline_factor")), 64)
 	st.TripwiresOff = r.PostFormValue("tripwires_off") == "on"

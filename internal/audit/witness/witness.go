@@ -139,6 +139,38 @@ func (w *Witness) Add(ctx context.Context, oldSize int64, proof tlog.TreeProof, 
 	return nil, &RefusedError{Status: resp.StatusCode, Body: truncate(respBody, 200)}
 }
 
+// Latest asks the witness for the latest size of this log it cosigned.
+// The tlog-witness protocol has no read endpoint, so it submits
+// checkpoint (a note the log signed, of size n) claiming n as the old size
+// with an empty proof: a witness whose latest size is another answers 409
+// Conflict with that size; one whose latest is n cosigns n again (only if
+// the root is the one it holds) and its cosignature, checked, is returned.
+// Any other answer is an error: a witness that refuses a checkpoint of the
+// size it holds has seen another tree at that size.
+//
+// The size in a 409 answer is not signed: a false witness can make a log
+// look cut short (verify then fails loudly), never make a cut log pass
+// (it would have to cosign).
+func (w *Witness) Latest(ctx context.Context, checkpoint []byte) (size int64, cosig []byte, err error) {
+	text, err := noteText(checkpoint)
+	if err != nil {
+		return 0, nil, err
+	}
+	_, n, err := parseCheckpoint(text)
+	if err != nil {
+		return 0, nil, err
+	}
+	cosig, err = w.Add(ctx, n, nil, checkpoint)
+	var conflict *ConflictError
+	if errors.As(err, &conflict) {
+		return conflict.Size, nil, nil
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, cosig, nil
+}
+
 // checkCosignatures verifies the signature lines the witness returned for the
 // checkpoint body text and returns those made by w.Verifier.
 func (w *Witness) checkCosignatures(text, lines []byte) ([]byte, error) {
