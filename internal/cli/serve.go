@@ -33,7 +33,6 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	disableCoreDumps()
 	cl, err := c.open(ctx)
 	if err != nil {
 		return err
@@ -107,7 +106,19 @@ func openLog(dataDir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return os.OpenFile(filepath.Join(dir, "hush.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "hush.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	// A log file made by an older version, or by hand, becomes private too.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // serve runs the HTTPS server until ctx is done. It prints
