@@ -146,9 +146,16 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir string, o se
 		ln.Close()
 		return err
 	}
-	root := http.NewServeMux()
-	root.Handle("/fhir/", api.New(cl, log))
-	root.Handle("/", webApp)
+	// The API answers every path that cleans to its own, in its own format:
+	// a ServeMux here would answer //fhir/R4/Patient with an HTML redirect.
+	apiApp := api.New(cl, log)
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if api.Owns(r.URL.Path) {
+			apiApp.ServeHTTP(w, r)
+			return
+		}
+		webApp.ServeHTTP(w, r)
+	})
 	var adminSrv *http.Server
 	var adminApp *web.Server
 	if adminAddr != "" {
