@@ -23,6 +23,8 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -94,7 +96,9 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) error {
 }
 
 // ServeHTTP implements http.Handler with the security headers every
-// response carries.
+// response carries. Every answer is the API's own, as OperationOutcome JSON:
+// ServeMux's path-cleaning redirects and plain-text errors never reach a
+// client (see Owns).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
@@ -102,7 +106,51 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
+	if clean := cleanPath(r.URL.Path); clean != r.URL.Path || !strings.HasPrefix(clean, catchAll) {
+		s.serve(w, r, func(w http.ResponseWriter, r *http.Request) error { return moved(w, r, clean) }, false)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// Owns reports whether a request path belongs to the API: /fhir or below
+// once cleaned. The server routes on it, so that a path that only cleans to
+// the API's (//fhir/R4/Patient, /fhir/../fhir/R4/Patient) is answered by
+// the API too, not by a redirect in HTML.
+func Owns(p string) bool {
+	p = cleanPath(p)
+	return p == strings.TrimSuffix(catchAll, "/") || strings.HasPrefix(p, catchAll)
+}
+
+// cleanPath is ServeMux's canonical form of a path: rooted, no . or ..
+// elements, no repeated slashes, a trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np
+}
+
+// moved answers a path that is not in its clean form. A GET or HEAD is sent
+// to the clean path (301, Location, and an OperationOutcome saying so);
+// other methods get a 404, as a client following a 301 would resend a POST
+// or PUT as a GET without its body.
+func moved(w http.ResponseWriter, r *http.Request, clean string) error {
+	if !strings.HasPrefix(clean, catchAll) {
+		return hush.Errorf(hush.ENOTFOUND, "no such endpoint")
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return hush.Errorf(hush.ENOTFOUND, "no such endpoint: send the request to the path in its clean form, without repeated slashes or dot segments")
+	}
+	w.Header().Set("Location", (&url.URL{Path: clean, RawQuery: r.URL.RawQuery}).String())
+	return writeJSON(w, http.StatusMovedPermanently, operationOutcome{
+		ResourceType: "OperationOutcome",
+		Issue:        []ooIssue{{Severity: "information", Code: "informational", Diagnostics: "moved to the path in its clean form, given in Location"}},
+	})
 }
 
 type ctxKey int
@@ -171,6 +219,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handlerFunc, au
 		}
 		return h(sw, r.WithContext(ctx))
 	}()
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		// The client's mistake, not the server's: a 413 that says the
+		// limit, logged as a client error.
+		err = hush.Errorf(hush.ETOOLARGE, "the request body is over the limit of %d bytes", MaxBody)
+	}
 	if err != nil {
 		s.writeError(sw, err)
 	}
@@ -231,10 +285,6 @@ var issueOf = map[string]string{
 
 func (s *Server) writeError(w http.ResponseWriter, err error) {
 	code := hush.ErrorCode(err)
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		code, err = hush.ETOOLARGE, hush.Errorf(hush.ETOOLARGE, "request body is over %d bytes", MaxBody)
-	}
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError

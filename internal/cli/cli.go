@@ -65,6 +65,12 @@ func Run(ctx context.Context, args []string, env Env) error {
 		usage(env.Stderr)
 		return fmt.Errorf("%w: unknown command %q", ErrUsage, args[0])
 	}
+	// Every command holds a secret in memory (the KEK, a password, a token,
+	// recovery shares and the key they rebuild): none may reach a core file
+	// or a debugger.
+	if err := disableCoreDumps(); err != nil {
+		return err
+	}
 	return cmd.run(ctx, env, args[1:])
 }
 

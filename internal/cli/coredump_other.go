@@ -2,4 +2,4 @@
 
 package cli
 
-func disableCoreDumps() {}
+func disableCoreDumps() error { return nil }

@@ -2,10 +2,23 @@
 
 package cli
 
-import "syscall"
+import (
+	"fmt"
+	"syscall"
+)
 
-// disableCoreDumps sets RLIMIT_CORE to zero: a crash must not write the
-// unsealed keys in memory to a core file.
-func disableCoreDumps() {
-	syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{Cur: 0, Max: 0})
+// disableCoreDumps keeps this process's memory out of files and other
+// processes: a crash must not write the unsealed keys it holds (the KEK,
+// directory keys, signed-in users' private keys, a rebuilt recovery key)
+// to a core file. It sets RLIMIT_CORE to zero and, where the system has
+// it, marks the process not dumpable, which also stops the owner's other
+// processes from attaching a debugger or reading its memory through /proc.
+func disableCoreDumps() error {
+	if err := syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{Cur: 0, Max: 0}); err != nil {
+		return fmt.Errorf("cannot disable core dumps: %w", err)
+	}
+	if err := notDumpable(); err != nil {
+		return fmt.Errorf("cannot mark the process not dumpable: %w", err)
+	}
+	return nil
 }

@@ -74,7 +74,12 @@ func runInit(ctx context.Context, env Env, args []string) error {
 	if entries, err := os.ReadDir(c.data); err == nil && len(entries) > 0 {
 		return errors.New("the data directory is not empty")
 	}
+	// MkdirAll leaves an existing empty directory's mode as it was (0755,
+	// say): the data directory is made the owner's alone.
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(c.data, 0o700); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(*sharesDir, 0o700); err != nil {

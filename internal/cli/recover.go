@@ -31,7 +31,16 @@ func runRecover(ctx context.Context, env Env, args []string) error {
 	if len(shareFiles) < 2 || *patient == "" || *email == "" {
 		return fmt.Errorf("%w: --share (at least twice), --patient and --email are required", ErrUsage)
 	}
+	// The shares and the key they rebuild live only in this process, which
+	// dumps no core (Run) and wipes the shares before it returns. The
+	// rebuilt key is a crypto/hpke key, which has no wipe method: nothing
+	// holds it after the grant, and the process ends right after.
 	var shares []seal.RecoveryShare
+	defer func() {
+		for i := range shares {
+			shares[i].Wipe()
+		}
+	}()
 	for _, f := range shareFiles {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -50,6 +59,9 @@ func runRecover(ctx context.Context, env Env, args []string) error {
 	}
 	defer cl.Close()
 	key, err := seal.CombineRecovery(shares, cl.RecoveryPublicKey())
+	for i := range shares {
+		shares[i].Wipe()
+	}
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,6 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	disableCoreDumps()
 	cl, err := c.open(ctx)
 	if err != nil {
 		return err
@@ -107,7 +106,19 @@ func openLog(dataDir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return os.OpenFile(filepath.Join(dir, "hush.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "hush.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	// A log file made by an older version, or by hand, becomes private too.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // serve runs the HTTPS server until ctx is done. It prints
@@ -135,9 +146,16 @@ func serve(ctx context.Context, env Env, cl *clinic.Clinic, dataDir string, o se
 		ln.Close()
 		return err
 	}
-	root := http.NewServeMux()
-	root.Handle("/fhir/", api.New(cl, log))
-	root.Handle("/", webApp)
+	// The API answers every path that cleans to its own, in its own format:
+	// a ServeMux here would answer //fhir/R4/Patient with an HTML redirect.
+	apiApp := api.New(cl, log)
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if api.Owns(r.URL.Path) {
+			apiApp.ServeHTTP(w, r)
+			return
+		}
+		webApp.ServeHTTP(w, r)
+	})
 	var adminSrv *http.Server
 	var adminApp *web.Server
 	if adminAddr != "" {

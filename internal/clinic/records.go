@@ -412,8 +412,8 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 	if len(wantSet) == 0 {
 		return nil, hush.Errorf(hush.EINVALID, "a care team needs at least one clinician")
 	}
-	if len(wantSet) > 20 {
-		return nil, hush.Errorf(hush.EINVALID, "at most 20 clinicians on a care team")
+	if len(wantSet) > maxCareTeam {
+		return nil, errTeamFull
 	}
 	changed := false
 	var result []string
@@ -442,15 +442,8 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 		}
 		sort.Strings(add)
 		now := c.millis()
-		if len(add) > 0 {
-			if err := c.grantAll(tx, patientID, add, func(epoch int) (*seal.RecordSeed, error) { return c.seed(tx, a, patientID, epoch) }, a.UserID, now); err != nil {
-				return err
-			}
-			for _, id := range add {
-				if _, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActGrant, patientID, id, nil)); err != nil {
-					return err
-				}
-			}
+		if err := c.addToCareTeam(ctx, tx, a, patientID, add, now); err != nil {
+			return err
 		}
 		if len(remove) > 0 {
 			stay := make([]string, 0, len(wantSet))
@@ -483,6 +476,29 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 		c.forgetSeeds(patientID)
 	}
 	return result, nil
+}
+
+// maxCareTeam is the most clinicians a care team holds.
+const maxCareTeam = 20
+
+var errTeamFull = hush.Errorf(hush.EINVALID, "at most %d clinicians on a care team", maxCareTeam)
+
+// addToCareTeam grants every epoch of a record to each clinician in add,
+// sealing the seeds that a's key opens, puts them on the care team and
+// audits each grant, all in tx.
+func (c *Clinic) addToCareTeam(ctx context.Context, tx *store.Tx, a *hush.Actor, patientID string, add []string, now int64) error {
+	if len(add) == 0 {
+		return nil
+	}
+	if err := c.grantAll(tx, patientID, add, func(epoch int) (*seal.RecordSeed, error) { return c.seed(tx, a, patientID, epoch) }, a.UserID, now); err != nil {
+		return err
+	}
+	for _, id := range add {
+		if _, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActGrant, patientID, id, nil)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rekey starts a new key epoch of a record, granted to stay (clinicians) and

@@ -2,6 +2,7 @@ package clinic
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/hushepr/hush/internal/audit"
@@ -71,45 +72,63 @@ func (c *Clinic) CareTeamRequests(ctx context.Context, patientID string) ([]Care
 
 // AnswerCareTeamRequest grants (grant true) or declines a request. Only a
 // clinician on the care team may answer; granting opens the record with
-// their key.
+// their key. The grant and the request's closing are one transaction: a
+// failure leaves neither a grant without the closed request nor a closed
+// request without the grant, and of two answers to the same request one
+// wins while the other finds it closed.
 func (c *Clinic) AnswerCareTeamRequest(ctx context.Context, id string, grant bool) error {
 	a, err := actor(ctx)
 	if err != nil {
 		return err
 	}
+	outcome := "declined"
+	if grant {
+		outcome = "granted"
+	}
 	var req store.RequestRow
-	err = c.db.Read(ctx, func(tx *store.Tx) error {
+	added := false
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		rows, err := tx.OpenRequests("")
+		if err != nil {
+			return err
+		}
 		for _, r := range rows {
 			if r.ID == id {
 				req = r
 			}
 		}
-		if err == nil && req.ID == "" {
-			err = hush.Errorf(hush.ENOTFOUND, "no such open request")
+		if req.ID == "" {
+			return hush.Errorf(hush.ENOTFOUND, "no such open request")
 		}
-		return err
+		if err := c.clinician(tx, a, req.PatientID); err != nil {
+			return err
+		}
+		now := c.millis()
+		if grant {
+			team, err := tx.CareTeam(req.PatientID)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(team, req.ClinicianID) {
+				if len(team) >= maxCareTeam {
+					return errTeamFull
+				}
+				if err := c.addToCareTeam(ctx, tx, a, req.PatientID, []string{req.ClinicianID}, now); err != nil {
+					return err
+				}
+				added = true
+			}
+		}
+		return tx.CloseRequest(id, a.UserID, outcome, now)
 	})
 	if err != nil {
+		if grant && req.PatientID != "" {
+			return c.logDenied(ctx, err, c.event(ctx, audit.ActGrant, req.PatientID, req.ClinicianID, err))
+		}
 		return err
 	}
-	if grant {
-		team, err := c.CareTeam(ctx, req.PatientID)
-		if err != nil {
-			return err
-		}
-		if _, err := c.SetCareTeam(ctx, req.PatientID, append(team, req.ClinicianID)); err != nil {
-			return err
-		}
-	} else {
-		err := c.db.Read(ctx, func(tx *store.Tx) error { return c.clinician(tx, a, req.PatientID) })
-		if err != nil {
-			return err
-		}
+	if added {
+		c.forgetSeeds(req.PatientID)
 	}
-	outcome := "declined"
-	if grant {
-		outcome = "granted"
-	}
-	return c.db.ReadWrite(ctx, func(tx *store.Tx) error { return tx.CloseRequest(id, a.UserID, outcome, c.millis()) })
+	return nil
 }

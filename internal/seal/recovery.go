@@ -1,13 +1,11 @@
 package seal
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"crypto/hpke"
 
@@ -28,6 +26,13 @@ type RecoveryShare struct {
 	Threshold   int
 	Total       int
 	share       shamir.Share
+}
+
+// Wipe zeroes the share's secret bytes; the share is unusable afterwards.
+// Callers that read shares (hush recover) wipe them once the key is rebuilt.
+func (s *RecoveryShare) Wipe() {
+	wipe(s.share.Y)
+	s.share.Y = nil
 }
 
 // SplitRecovery splits k into n shares of which threshold recombine it.
@@ -58,45 +63,54 @@ func (s RecoveryShare) Encode() []byte {
 	return b.Bytes()
 }
 
-// ParseRecoveryShare reads a share file written by Encode.
+// ParseRecoveryShare reads a share file written by Encode. It works on data
+// in place, making no string copies of the secret part, so that a caller who
+// clears data and wipes the share leaves no copy behind.
 func ParseRecoveryShare(data []byte) (RecoveryShare, error) {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	if !sc.Scan() || strings.TrimSpace(sc.Text()) != shareHeader {
+	lines := bytes.Split(data, []byte("\n"))
+	if string(bytes.TrimSpace(lines[0])) != shareHeader {
 		return RecoveryShare{}, errors.New("not a Hush recovery share (missing header)")
 	}
 	var s RecoveryShare
+	fail := func(msg string) (RecoveryShare, error) {
+		s.Wipe()
+		return RecoveryShare{}, errors.New(msg)
+	}
 	var haveX, haveY bool
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
+	for _, line := range lines[1:] {
+		key, val, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue
 		}
-		val = strings.TrimSpace(val)
-		switch strings.TrimSpace(key) {
+		val = bytes.TrimSpace(val)
+		switch string(bytes.TrimSpace(key)) {
 		case "recovery-key":
-			s.Fingerprint = val
+			s.Fingerprint = string(val)
 		case "x":
-			x, err := strconv.Atoi(val)
+			x, err := strconv.Atoi(string(val))
 			if err != nil || x < 1 || x > 255 {
-				return RecoveryShare{}, errors.New("recovery share has a bad x")
+				return fail("recovery share has a bad x")
 			}
 			s.share.X, haveX = byte(x), true
 		case "threshold":
-			t, err := strconv.Atoi(val)
+			t, err := strconv.Atoi(string(val))
 			if err != nil || t < 2 || t > 255 {
-				return RecoveryShare{}, errors.New("recovery share has a bad threshold")
+				return fail("recovery share has a bad threshold")
 			}
 			s.Threshold = t
 		case "y":
-			y, err := base64.StdEncoding.DecodeString(val)
-			if err != nil || len(y) != KeySize {
-				return RecoveryShare{}, errors.New("recovery share has a bad y")
+			y := make([]byte, base64.StdEncoding.DecodedLen(len(val)))
+			n, err := base64.StdEncoding.Decode(y, val)
+			if err != nil || n != KeySize {
+				wipe(y)
+				return fail("recovery share has a bad y")
 			}
-			s.share.Y, haveY = y, true
+			wipe(s.share.Y)
+			s.share.Y, haveY = y[:n], true
 		}
 	}
 	if !haveX || !haveY || s.Fingerprint == "" || s.Threshold == 0 {
-		return RecoveryShare{}, errors.New("recovery share is incomplete")
+		return fail("recovery share is incomplete")
 	}
 	return s, nil
 }

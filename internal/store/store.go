@@ -106,6 +106,11 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 }
 
 func open(ctx context.Context, path string, readOnly bool) (*DB, error) {
+	if !readOnly {
+		if err := private(path); err != nil {
+			return nil, err
+		}
+	}
 	q := url.Values{}
 	pragmas := []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "busy_timeout(10000)", "temp_store(MEMORY)", "secure_delete(1)"}
 	if readOnly {
@@ -140,6 +145,32 @@ func open(ctx context.Context, path string, readOnly bool) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// private makes the database file and its WAL and shared-memory files
+// readable by the owner only, before SQLite opens them. SQLite creates a new
+// database file 0644 less the umask, and forces the database file's mode on
+// the -wal and -shm files it creates; an empty file, made here 0600, is a
+// new database to SQLite. The files of an older clinic are tightened in
+// place.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	err = f.Chmod(0o600)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -216,19 +247,25 @@ func (db *DB) migrate(ctx context.Context) error {
 // not exist) with VACUUM INTO, then fsyncs it and its directory. Writers go
 // on while it runs; the snapshot is the state at its start.
 func (db *DB) Backup(ctx context.Context, path string) error {
-	if _, err := os.Stat(path); err == nil {
+	// The file is made here, 0600, before SQLite writes into it (VACUUM INTO
+	// takes an empty file): a snapshot is never readable by others, not even
+	// while it is being written.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
 		return hush.Errorf(hush.ECONFLICT, "the backup file already exists")
 	}
-	if _, err := db.r.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
-		return normalize(err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
+		os.Remove(path)
 		return err
+	}
+	if _, err := db.r.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		f.Close()
+		os.Remove(path)
+		return normalize(err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()

@@ -18,6 +18,7 @@
 package web
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"html/template"
@@ -86,8 +87,7 @@ func newServer(c *clinic.Clinic, log *slog.Logger, admin bool) (*Server, error) 
 		}
 		s.pages[strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")] = t
 	}
-	static, _ := fs.Sub(staticFS, "static")
-	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /static/{name}", s.static)
 	s.mux.HandleFunc("GET /{$}", s.full(s.myDay))
 	s.mux.HandleFunc("GET /calendar", s.full(s.calendar))
 	s.mux.HandleFunc("GET /appointments/new", s.full(s.newApptPage))
@@ -132,6 +132,22 @@ func newServer(c *clinic.Clinic, log *slog.Logger, admin bool) (*Server, error) 
 		s.adminRoutes()
 	}
 	return s, nil
+}
+
+// static serves the files of static/ by name: files only, so no directory
+// is listed, and no index.html or redirect either.
+func (s *Server) static(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var b []byte
+	err := fs.ErrNotExist
+	if fs.ValidPath(name) {
+		b, err = fs.ReadFile(staticFS, "static/"+name) // fails on a directory
+	}
+	if err != nil {
+		s.error(w, r, http.StatusNotFound, "error.notfound")
+		return
+	}
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
 }
 
 // Sweep wipes sessions that timed out (call it every minute).
