@@ -264,13 +264,16 @@ func TestInsiderCanaryClearColumns(t *testing.T) {
 
 // TestInsiderCanaryCodeEnumeration: a reception account lists a canary
 // (its name and birth date are in every listing) and tries the temporary
-// identity codes of that birth date one by one, then goes on with other
-// codes. No code finds the canary (its blind index is random bytes), every
-// lookup counts toward the directory limit whether it hits or misses, and
-// the account is frozen at the limit with an alert at the webhook.
+// identity codes of that birth date one by one to learn whether it is a
+// canary. Today a hit costs one directory row and a miss none, so the
+// canary's code is found and nothing trips. Now the lookup that finds the
+// canary is a request for its record: refused, the account frozen, an
+// alert at the webhook. And every lookup counts toward the directory
+// limit, hit or miss: another account that tries codes at random is
+// frozen at the limit.
 func TestInsiderCanaryCodeEnumeration(t *testing.T) {
 	if testing.Short() {
-		t.Skip("two hundred lookups")
+		t.Skip("three hundred lookups")
 	}
 	f, hook := canaryFixture(t)
 	f.run("canary", "add", "--count", "1", "--now")
@@ -290,42 +293,59 @@ func TestInsiderCanaryCodeEnumeration(t *testing.T) {
 		t.Fatal(err)
 	}
 	birth, _ := time.Parse(time.DateOnly, canary.BirthDate)
-
 	f.serve()
-	// The attacker's order: the sex the listed given name suggests first.
+
+	// lookups tries codes as the account until one is refused, and returns
+	// how many it tried; a lookup that lists a patient fails the test.
+	lookups := func(email string, codes []string) int {
+		for i, c := range codes {
+			r := f.do(email, "GET", "/fhir/R4/Patient?identifier="+url.QueryEscape(hetu.System+"|"+c), nil)
+			if r.status != 200 {
+				if r.status != 403 {
+					t.Fatalf("lookup %d: status %d: %s", i+1, r.status, r.body)
+				}
+				return i + 1
+			}
+			if n := r.json()["total"]; n != float64(0) {
+				t.Fatalf("lookup %d listed a patient (total %v): the probe learnt what it wanted", i+1, n)
+			}
+		}
+		return 0
+	}
+
+	// The temporary codes of the canary's birth date, the sex its given
+	// name suggests first: the lookup of its own code is the trip.
 	var tries []string
+	at := -1
 	for _, parity := range []int{code.Individual() % 2, 1 - code.Individual()%2} {
 		for ind := 900 + parity; ind <= 999; ind += 2 {
 			c, _ := hetu.Make(birth, ind)
+			if c.String() == code.String() {
+				at = len(tries) + 1
+			}
 			tries = append(tries, c.String())
 		}
 	}
-	for ind := 2; len(tries) < 400; ind++ { // then other codes, other dates
+	if got := lookups("desk2@test.hush", tries); got != at {
+		t.Fatalf("the probe was refused at lookup %d, want at the canary's code (%d)", got, at)
+	}
+	hook.waitFor(t, "canary", f.ids["desk2@test.hush"])
+	if r := f.do("desk2@test.hush", "GET", "/fhir/R4/Patient?name=a", nil); r.status != 403 {
+		t.Fatalf("a frozen account searched: %d", r.status)
+	}
+
+	// Codes that find no one count too: an account trying them is frozen
+	// at the directory limit.
+	tries = tries[:0]
+	for ind := 2; len(tries) < 400; ind++ {
 		c, _ := hetu.Make(birth.AddDate(0, 0, 1), ind)
 		tries = append(tries, c.String())
 	}
-	frozenAt := 0
-	for i, c := range tries {
-		r := f.do("desk2@test.hush", "GET", "/fhir/R4/Patient?identifier="+url.QueryEscape(hetu.System+"|"+c), nil)
-		if r.status != 200 {
-			if r.status != 403 && r.status != 429 {
-				t.Fatalf("lookup %d: status %d: %s", i+1, r.status, r.body)
-			}
-			frozenAt = i + 1
-			break
-		}
-		if n := r.json()["total"]; n != float64(0) {
-			t.Fatalf("lookup %d found a patient (total %v): a canary's code can be probed", i+1, n)
-		}
+	limit := clinic.DefaultSettings().DirectoryLimit
+	if got := lookups("desk@test.hush", tries); got != limit+1 {
+		t.Fatalf("the misses were refused at lookup %d, want %d (the directory limit %d, then the freeze)", got, limit+1, limit)
 	}
-	if frozenAt == 0 || frozenAt > clinic.DefaultSettings().DirectoryLimit+1 {
-		t.Fatalf("the account was frozen at lookup %d, want by %d", frozenAt, clinic.DefaultSettings().DirectoryLimit+1)
-	}
-	hook.waitFor(t, "volume.directory", f.ids["desk2@test.hush"])
-	// Frozen: even a name search is refused now.
-	if r := f.do("desk2@test.hush", "GET", "/fhir/R4/Patient?name=a", nil); r.status == 200 {
-		t.Fatalf("a frozen account searched: %d", r.status)
-	}
+	hook.waitFor(t, "volume.directory", f.ids["desk@test.hush"])
 }
 
 // TestInsiderCanaryNames: canaries planted in a clinic take their family

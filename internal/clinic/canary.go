@@ -47,9 +47,12 @@ import (
 // never a combination a real patient has), or, while the directory holds
 // fewer than minDonors patients, from a list of common Finnish names. The
 // identity code is in the temporary range (900–999, which no permanent code
-// holds, so it is no living person's) with the sex of the given names; its
-// blind index on disk is random bytes, so no identifier lookup finds a
-// canary and a canary's code cannot be probed for. A canary has no phone
+// holds, so it is no living person's) with the sex of the given names. An
+// identifier lookup of a canary's code is a request for its record and
+// trips, as does registering a patient under it, so trying the temporary
+// codes of a listed birth date to find out whether a patient is a canary
+// freezes the account (and every lookup, hit or miss, counts toward the
+// directory limit). A canary has no phone
 // number or email: a valid one could be a real person's. Reading any of
 // this is already the trip.
 
@@ -190,8 +193,11 @@ func (c *Clinic) AddCanaries(ctx context.Context, n int) ([]string, error) {
 		return nil, err
 	}
 	var made []string
-	for range n {
+	for tries := 0; len(made) < n && tries < 10*n; tries++ {
 		p, err := c.createPatient(ctx, creator, c.newCanaryPatient(), nil, createOptions{canary: true})
+		if errors.Is(err, errHETUTaken) {
+			continue // a temporary code already registered: draw again
+		}
 		if err != nil {
 			return made, err
 		}
@@ -265,10 +271,10 @@ var errNoPending = hush.Errorf(hush.ECONFLICT, "no canary left to plant")
 
 // plantCanary registers a planned canary as the staff member in ctx.
 func (c *Clinic) plantCanary(ctx context.Context, creator string) error {
-	if c.frozenInDB(ctx, creator) {
-		return nil // a frozen account registers no one: wait for another
+	if !c.mayRegister(ctx, creator) {
+		return nil // a frozen or deactivated account registers no one: wait for another
 	}
-	_, err := c.createPatient(ctx, creator, c.newCanaryPatient(), nil, createOptions{canary: true, then: func(tx *store.Tx, id string) error {
+	o := createOptions{canary: true, then: func(tx *store.Tx, id string) error {
 		st, err := c.readCanaries(tx)
 		if err != nil {
 			return err
@@ -279,11 +285,31 @@ func (c *Clinic) plantCanary(ctx context.Context, creator string) error {
 		st.Pending--
 		st.IDs = append(st.IDs, id)
 		return c.writeCanaries(tx, st)
-	}})
-	if errors.Is(err, errNoPending) {
-		return nil
+	}}
+	for range 10 {
+		_, err := c.createPatient(ctx, creator, c.newCanaryPatient(), nil, o)
+		switch {
+		case errors.Is(err, errHETUTaken):
+			continue // a temporary code already registered: draw again
+		case errors.Is(err, errNoPending):
+			return nil
+		default:
+			return err
+		}
 	}
-	return err
+	return nil
+}
+
+// mayRegister reports whether an account is active and not frozen (false
+// if it cannot tell).
+func (c *Clinic) mayRegister(ctx context.Context, userID string) bool {
+	ok := false
+	c.db.Read(ctx, func(tx *store.Tx) error {
+		u, err := tx.UserByID(userID)
+		ok = err == nil && u.Active && !u.FrozenAt.Valid
+		return err
+	})
+	return ok
 }
 
 func newRequestID() string {

@@ -2,7 +2,6 @@ package clinic
 
 import (
 	"context"
-	crand "crypto/rand"
 	"encoding/json"
 	"sort"
 	"strconv"
@@ -223,9 +222,9 @@ func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians [
 
 // createOptions are the canary's differences in createPatient.
 type createOptions struct {
-	// canary: the blind index of the identity code is random bytes (no
-	// lookup finds a canary, and its temporary code may be another's),
-	// and the registration is not counted as a request of the creator's.
+	// canary: the registration is not counted as a request of the
+	// creator's, and an identity code already taken is refused without
+	// the read of the other patient that answer is for staff.
 	canary bool
 	// then runs in the registration's transaction, given the new id.
 	then func(tx *store.Tx, patientID string) error
@@ -246,9 +245,6 @@ func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patie
 	clear(dir)
 	if p.HETU != "" {
 		row.HetuIndex = c.hetuIndex(p.HETU)
-		if o.canary {
-			crand.Read(row.HetuIndex) // as long as a real index, and as random to a reader without the key
-		}
 	}
 	seed := seal.NewRecordSeed()
 	defer seed.Wipe()
@@ -259,7 +255,7 @@ func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patie
 	}
 	taken := ""
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
-		if p.HETU != "" && !o.canary {
+		if p.HETU != "" {
 			if other, err := tx.PatientByHetuIndex(row.HetuIndex); err == nil {
 				taken = other.ID
 				return errHETUTaken
@@ -287,6 +283,9 @@ func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patie
 		}
 		return nil
 	})
+	if taken != "" && o.canary {
+		return hush.Patient{}, errHETUTaken
+	}
 	if taken != "" {
 		return hush.Patient{}, c.hetuTaken(ctx, taken)
 	}
@@ -455,7 +454,11 @@ const lookupPrefix = "lookup:"
 // by family and given name. A query needs a name or an identifier. An
 // identifier query counts as one directory row toward the account's limit
 // whether it finds a patient or not: a miss answers a question too, and
-// trying codes one by one must meet the limit.
+// trying codes one by one must meet the limit. An identifier query that
+// finds a canary is a request for the canary's record, not a listing: it
+// trips (a name search that lists a canary does not; a sweep learns names
+// and birth dates from listings, and trying the temporary codes of a
+// listed birth date to learn whether a patient is a canary is the trip).
 func (c *Clinic) SearchPatients(ctx context.Context, q PatientQuery) ([]hush.Patient, error) {
 	ps, err := c.searchPatients(ctx, q)
 	if hush.ActorFrom(ctx) == nil {
@@ -473,7 +476,11 @@ func (c *Clinic) SearchPatients(ctx context.Context, q PatientQuery) ([]hush.Pat
 	}
 	evs := make([]audit.Event, 0, len(ps)+1)
 	for _, p := range ps {
-		ev := c.event(ctx, audit.ActPatientList, p.ID, entity, nil)
+		action := audit.ActPatientList
+		if entity != "" && c.IsCanary(p.ID) {
+			action = audit.ActPatientRead
+		}
+		ev := c.event(ctx, action, p.ID, entity, nil)
 		ev.Private.Query = term
 		evs = append(evs, ev)
 	}
