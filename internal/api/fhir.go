@@ -241,10 +241,14 @@ var (
 // into: the body must be UTF-8, with no U+FFFD (an unpaired surrogate
 // escape decodes to it), no object with a name twice, and, in objects
 // that decode into a struct, only names that are exactly a field's. Where
-// t does not say (json.RawMessage, a map), any name goes, once.
+// t does not say (json.RawMessage, a map), any name goes, once. A body
+// that is not JSON at all passes, for decode's syntax error.
 func checkJSON(body []byte, t reflect.Type) error {
 	if !utf8.Valid(body) {
 		return errNotUTF8
+	}
+	if !json.Valid(body) {
+		return nil // the decoder says where the syntax breaks
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
