@@ -261,7 +261,7 @@ func (c *Clinic) afterRegistration(ctx context.Context, a *hush.Actor) {
 		case <-t.closing:
 			return
 		}
-		if err := c.plantCanary(pctx, a.UserID); err != nil {
+		if err := c.plantCanary(pctx, a.UserID, strings.HasPrefix(a.Credential, "web:")); err != nil {
 			t.log.Error("canary not planted", "err", err)
 		}
 	}()
@@ -269,8 +269,12 @@ func (c *Clinic) afterRegistration(ctx context.Context, a *hush.Actor) {
 
 var errNoPending = hush.Errorf(hush.ECONFLICT, "no canary left to plant")
 
-// plantCanary registers a planned canary as the staff member in ctx.
-func (c *Clinic) plantCanary(ctx context.Context, creator string) error {
+// plantCanary registers a planned canary as the staff member in ctx. After
+// a registration in the web app, which shows the new patient's page (a
+// patient.read event), the canary's registration is followed by the same
+// event; it is written directly, not passed to the tripwires, which would
+// take it for a read of the canary.
+func (c *Clinic) plantCanary(ctx context.Context, creator string, viaWeb bool) error {
 	if !c.mayRegister(ctx, creator) {
 		return nil // a frozen or deactivated account registers no one: wait for another
 	}
@@ -284,7 +288,13 @@ func (c *Clinic) plantCanary(ctx context.Context, creator string) error {
 		}
 		st.Pending--
 		st.IDs = append(st.IDs, id)
-		return c.writeCanaries(tx, st)
+		if err := c.writeCanaries(tx, st); err != nil {
+			return err
+		}
+		if viaWeb {
+			_, err = c.audit.AppendTx(tx, c.event(ctx, audit.ActPatientRead, id, "", nil))
+		}
+		return err
 	}}
 	for range 10 {
 		_, err := c.createPatient(ctx, creator, c.newCanaryPatient(), nil, o)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hetu"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/store"
@@ -89,7 +90,7 @@ func TestCanaryPlantedAfterReception(t *testing.T) {
 		t.Fatalf("after a clinician's registrations: %d planted, %d pending", planted, pending)
 	}
 	for i := 0; i < 200; i++ {
-		if _, err := e.c.CreatePatient(at(desk, "token:desk", "192.0.2.7"), hush.Patient{Family: "Jono", Given: []string{fmt.Sprint(i)}, BirthDate: "1980-01-01"}, nil); err != nil {
+		if _, err := e.c.CreatePatient(at(desk, "web:s1", "192.0.2.7"), hush.Patient{Family: "Jono", Given: []string{fmt.Sprint(i)}, BirthDate: "1980-01-01"}, nil); err != nil {
 			t.Fatal(err)
 		}
 		e.c.trip.plants.Wait()
@@ -113,6 +114,18 @@ func TestCanaryPlantedAfterReception(t *testing.T) {
 			}
 			if r.CreatedBy != desk.UserID || len(team) != 0 {
 				t.Errorf("canary created by %s with team %v", r.CreatedBy, team)
+			}
+			// As the web app's registration: the new patient's page follows.
+			rows, err := tx.SearchAudit(store.AuditQuery{PatientID: id, Limit: 10})
+			if err != nil {
+				return err
+			}
+			var evs []string
+			for _, r := range rows {
+				evs = append(evs, r.Action)
+			}
+			if !slices.Equal(evs, []string{audit.ActPatientRead, audit.ActPatientCreate}) { // newest first
+				t.Errorf("a canary planted after a web registration has events %v", evs)
 			}
 		}
 		return nil
