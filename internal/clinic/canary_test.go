@@ -17,7 +17,7 @@ import (
 func TestCleanName(t *testing.T) {
 	for _, tt := range []struct{ in, want, err string }{
 		{"  Mäkinen ", "Mäkinen", ""},
-		{"Ma\u0308kinen", "M\u00e4kinen", ""},         // NFC
+		{"Ma\u0308kinen", "M\u00e4kinen", ""},        // NFC
 		{"Å\u0301ngström", "\u01FAngstr\u00f6m", ""}, // composed where Unicode has the letter
 		{"M\xe4kinen", "", "must be 1 to 200"},
 		{"M\uFFFDkinen", "", "replacement character"},
