@@ -247,7 +247,10 @@ func (c *Clinic) afterRegistration(ctx context.Context, a *hush.Actor) {
 	if req.ID != "" {
 		req.ID = newRequestID()
 	}
-	pctx := hush.WithRequest(context.WithoutCancel(ctx), req)
+	// The planting needs the account's name, not its key or session: they
+	// are not kept alive for it.
+	who := &hush.Actor{UserID: a.UserID, Role: a.Role, Credential: a.Credential}
+	pctx := hush.WithRequest(hush.WithActor(context.WithoutCancel(ctx), who), req)
 	var delay time.Duration
 	if max := c.trip.plantDelay.Load(); max > 0 {
 		delay = time.Duration(rand.Int64N(max))

@@ -91,17 +91,11 @@ func ValidatePatient(p *hush.Patient, today time.Time) error {
 	return nil
 }
 
-// cleanName checks a name (checkName, and no replacement character or
-// bidirectional control) and returns it trimmed and in NFC.
+// cleanName checks a name (checkName: one line of UTF-8, no replacement
+// character, no bidirectional control) and returns it trimmed and in NFC.
 func cleanName(what, s string) (string, error) {
 	if err := checkName(what, s); err != nil {
 		return "", err
-	}
-	if strings.ContainsRune(s, utf8.RuneError) {
-		return "", hush.Errorf(hush.EINVALID, "%s holds a replacement character (U+FFFD): the text was damaged on its way", what)
-	}
-	if hasBidiControl(s) {
-		return "", hush.Errorf(hush.EINVALID, "%s holds a bidirectional override or isolate character", what)
 	}
 	return norm.NFC.String(strings.TrimSpace(s)), nil
 }
