@@ -34,3 +34,14 @@ func TestRegisterFormText(t *testing.T) {
 		t.Fatal("the precomposed spelling does not find the decomposed one")
 	}
 }
+
+// TestSearchBoxRefusesBrokenText: a search that is not UTF-8 is refused
+// with the rule, not matched with U+FFFD and not a server error.
+func TestSearchBoxRefusesBrokenText(t *testing.T) {
+	e := newEnv(t)
+	desk := e.browser()
+	desk.signIn("desk@x.fi")
+	if p := desk.get("/patients?q=M%E4ki"); p.status != 400 || !strings.Contains(p.body, "plain UTF-8") {
+		t.Fatalf("search that is not UTF-8: %d %s", p.status, p.body)
+	}
+}
