@@ -52,9 +52,8 @@ import (
 // trips, as does registering a patient under it, so trying the temporary
 // codes of a listed birth date to find out whether a patient is a canary
 // freezes the account (and every lookup, hit or miss, counts toward the
-// directory limit). A canary has no phone
-// number or email: a valid one could be a real person's. Reading any of
-// this is already the trip.
+// directory limit). A canary has no phone number or email: a valid one
+// could be a real person's. Reading any of this is already the trip.
 
 const metaCanaries = "canaries"
 
@@ -452,6 +451,7 @@ func randomDate(year int, today time.Time) time.Time {
 
 // donor is a real patient's share of a canary: names, birth year, sex.
 type donor struct {
+	id     string
 	family string
 	given  []string
 	year   int
@@ -474,7 +474,7 @@ func (d *directory) canaryFromDonors(isCanary func(string) bool, today time.Time
 		if err != nil || bd.Year() < 1900 {
 			continue
 		}
-		dn := donor{family: p.Family, given: p.Given, year: bd.Year(), sex: p.Gender}
+		dn := donor{id: id, family: p.Family, given: p.Given, year: bd.Year(), sex: p.Gender}
 		if code, err := hetu.Parse(p.HETU); err == nil {
 			dn.sex = code.Sex()
 		}
@@ -488,8 +488,8 @@ func (d *directory) canaryFromDonors(isCanary func(string) bool, today time.Time
 	}
 	for range 50 {
 		f, g, y := all[rand.IntN(len(all))], sexed[rand.IntN(len(sexed))], all[rand.IntN(len(all))]
-		if f.family == g.family {
-			continue // likely the same person, or family
+		if f.id == g.id || y.id == f.id || y.id == g.id || f.family == g.family {
+			continue // three people, and not of one family
 		}
 		birth := randomDate(y.year, today)
 		p := canaryEntry(f.family, append([]string(nil), g.given...), birth, g.sex)
