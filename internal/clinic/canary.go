@@ -263,7 +263,7 @@ func (c *Clinic) afterRegistration(ctx context.Context, a *hush.Actor) {
 		case <-t.closing:
 			return
 		}
-		if err := c.plantCanary(pctx, a.UserID, strings.HasPrefix(a.Credential, "web:")); err != nil {
+		if err := c.plantCanary(pctx, who.UserID, strings.HasPrefix(who.Credential, "web:")); err != nil {
 			t.log.Error("canary not planted", "err", err)
 		}
 	}()
