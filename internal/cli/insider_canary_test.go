@@ -413,3 +413,22 @@ func TestInsiderCanaryNames(t *testing.T) {
 		}
 	}
 }
+
+// TestInsiderCanaryAddedWhileServing: a canary made by hush canary add
+// while the server runs trips on its first open; the server picks up the
+// sealed mark with the new directory entry.
+func TestInsiderCanaryAddedWhileServing(t *testing.T) {
+	f, hook := canaryFixture(t)
+	f.serve()
+	f.run("canary", "add", "--count", "1", "--now")
+	cl := f.open()
+	ids, err := cl.Canaries(context.Background())
+	cl.Close()
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("canaries %v: %v", ids, err)
+	}
+	if r := f.do("desk@test.hush", "GET", "/fhir/R4/Patient/"+ids[0], nil); r.status != 403 {
+		t.Fatalf("opening the new canary: %d %s", r.status, r.body)
+	}
+	hook.waitFor(t, "canary", f.ids["desk@test.hush"])
+}

@@ -191,9 +191,22 @@ func (c *Clinic) AddCanaries(ctx context.Context, n int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each canary is marked in its registration's transaction: no server
+	// ever sees it unmarked.
+	o := createOptions{canary: true, then: func(tx *store.Tx, id string) error {
+		st, err := c.readCanaries(tx)
+		if err != nil {
+			return err
+		}
+		st.IDs = append(st.IDs, id)
+		if err := c.writeCanaries(tx, st); err != nil {
+			return err
+		}
+		return c.auditCanaryAdd(ctx, tx, 1)
+	}}
 	var made []string
 	for tries := 0; len(made) < n && tries < 10*n; tries++ {
-		p, err := c.createPatient(ctx, creator, c.newCanaryPatient(), nil, createOptions{canary: true})
+		p, err := c.createPatient(ctx, creator, c.newCanaryPatient(), nil, o)
 		if errors.Is(err, errHETUTaken) {
 			continue // a temporary code already registered: draw again
 		}
@@ -202,18 +215,7 @@ func (c *Clinic) AddCanaries(ctx context.Context, n int) ([]string, error) {
 		}
 		made = append(made, p.ID)
 	}
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
-		st, err := c.readCanaries(tx)
-		if err != nil {
-			return err
-		}
-		st.IDs = append(st.IDs, made...)
-		if err := c.writeCanaries(tx, st); err != nil {
-			return err
-		}
-		return c.auditCanaryAdd(ctx, tx, len(made))
-	})
-	return made, err
+	return made, nil
 }
 
 // SetCanaryPlantDelay sets the longest wait between a registration and the

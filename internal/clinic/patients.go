@@ -585,6 +585,20 @@ func (d *directory) refresh(ctx context.Context) error {
 	if err != nil || len(rows) == 0 {
 		return err
 	}
+	if d.c.trip != nil {
+		// A canary made by another process (hush canary add --now while
+		// this server runs) is marked in its registration's transaction:
+		// reload the marks, from after these rows were read, before the
+		// rows show.
+		if err := d.c.loadCanaries(ctx); err != nil {
+			return err
+		}
+	}
+	return d.apply(rows, last)
+}
+
+// apply decrypts loaded rows into the directory, up to change last.
+func (d *directory) apply(rows []store.PatientRow, last int64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if last <= d.seq {
