@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hushepr/hush/internal/hetu"
 	"github.com/hushepr/hush/internal/hush"
@@ -189,6 +192,11 @@ var safeField = regexp.MustCompile(`^[A-Za-z_.\[\]0-9]{1,60}$`)
 // decode reads one JSON resource of the given type. Its errors say what is
 // wrong in terms of the schema (a field name, a byte offset), never by
 // quoting the input.
+//
+// FHIR JSON is stricter than encoding/json, which would match a field name
+// in any case, keep the last of two equal names and turn invalid UTF-8
+// into U+FFFD: checkJSON refuses all three first (FHIR R4 2.6.2: names are
+// case-sensitive, a name appears once in an object, the text is UTF-8).
 func decode(r io.Reader, resourceType string, v any) error {
 	body, err := io.ReadAll(r)
 	if err != nil {
@@ -197,6 +205,9 @@ func decode(r io.Reader, resourceType string, v any) error {
 			return err
 		}
 		return hush.Errorf(hush.EINVALID, "could not read the request body")
+	}
+	if err := checkJSON(body, reflect.TypeOf(v)); err != nil {
+		return err
 	}
 	var probe struct {
 		ResourceType string `json:"resourceType"`
@@ -216,6 +227,134 @@ func decode(r io.Reader, resourceType string, v any) error {
 		return hush.Errorf(hush.EINVALID, "the body holds more than one JSON value")
 	}
 	return nil
+}
+
+var (
+	errNotUTF8     = hush.Errorf(hush.EINVALID, "the body is not valid UTF-8")
+	errDamagedText = hush.Errorf(hush.EINVALID, "a string holds U+FFFD or an unpaired surrogate escape: the text was damaged on its way")
+	errDuplicate   = hush.Errorf(hush.EINVALID, "a JSON object has the same field name twice")
+	errFieldCase   = hush.Errorf(hush.EINVALID, "field names are case-sensitive: a field's name differs from the resource's only in upper and lower case")
+	errUnknown     = hush.Errorf(hush.EINVALID, "the body has an unknown field (one this resource does not have or Hush does not support)")
+)
+
+// checkJSON walks the tokens of body against the Go type t decodes it
+// into: the body must be UTF-8, with no U+FFFD (an unpaired surrogate
+// escape decodes to it), no object with a name twice, and, in objects
+// that decode into a struct, only names that are exactly a field's. Where
+// t does not say (json.RawMessage, a map), any name goes, once. A body
+// that is not JSON at all passes, for decode's syntax error.
+func checkJSON(body []byte, t reflect.Type) error {
+	if !utf8.Valid(body) {
+		return errNotUTF8
+	}
+	if !json.Valid(body) {
+		return nil // the decoder says where the syntax breaks
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	return walkJSON(dec, t)
+}
+
+var rawMessageType = reflect.TypeFor[json.RawMessage]()
+
+func walkJSON(dec *json.Decoder, t reflect.Type) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == rawMessageType || (t != nil && t.Kind() == reflect.Interface) {
+		t = nil // free-form: check names for duplicates only
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return decodeError(err)
+	}
+	switch tok {
+	case json.Delim('{'):
+		var fields map[string]reflect.Type
+		var elem reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			fields = jsonFields(t)
+		} else if t != nil && t.Kind() == reflect.Map {
+			elem = t.Elem()
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return decodeError(err)
+			}
+			name, _ := tok.(string)
+			if strings.ContainsRune(name, utf8.RuneError) {
+				return errDamagedText
+			}
+			if seen[name] {
+				return errDuplicate
+			}
+			seen[name] = true
+			ft := elem
+			if fields != nil {
+				var ok bool
+				if ft, ok = fields[name]; !ok {
+					for f := range fields {
+						if strings.EqualFold(f, name) {
+							return errFieldCase
+						}
+					}
+					return errUnknown
+				}
+			}
+			if err := walkJSON(dec, ft); err != nil {
+				return err
+			}
+		}
+	case json.Delim('['):
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for dec.More() {
+			if err := walkJSON(dec, elem); err != nil {
+				return err
+			}
+		}
+	case json.Delim('}'), json.Delim(']'):
+		return hush.Errorf(hush.EINVALID, "the body is not valid JSON")
+	default:
+		if s, ok := tok.(string); ok && strings.ContainsRune(s, utf8.RuneError) {
+			return errDamagedText
+		}
+		return nil
+	}
+	_, err = dec.Token() // the closing delimiter
+	if err != nil {
+		return decodeError(err)
+	}
+	return nil
+}
+
+var jsonFieldCache sync.Map // reflect.Type -> map[string]reflect.Type
+
+// jsonFields maps the JSON names of a struct's fields to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if m, ok := jsonFieldCache.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
+	m := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		m[name] = f.Type
+	}
+	jsonFieldCache.Store(t, m)
+	return m
 }
 
 func decodeError(err error) error {

@@ -140,7 +140,7 @@ func buildDemo(ctx context.Context, env Env, dir string, nPatients int) (*demo, 
 		return ""
 	}, Stdout: io.Discard, Stderr: env.Stderr}
 	err := runInit(ctx, ienv, []string{"--data", data, "--kek-file", kekFile, "--clinic", "Demo Psychotherapy Clinic",
-		"--admin", "admin@demo.hush", "--admin-name", "Aleksi Admin", "--shares-dir", filepath.Join(dir, "shares")})
+		"--admin", "admin@demo.hush", "--admin-name", "Aleksi Admin", "--shares-dir", filepath.Join(dir, "shares"), "--canaries", "0"})
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +217,13 @@ func buildDemo(ctx context.Context, env Env, dir string, nPatients int) (*demo, 
 				}
 			}
 		}
+	}
+	// The demo's clinicians register every patient, so no planned canary
+	// would ever be planted: make the default number now, named after the
+	// demo's own directory.
+	if _, err := cl.AddCanaries(ctx, clinic.DefaultCanaries); err != nil {
+		cl.Close()
+		return nil, err
 	}
 	if err := demoDay(ctx, cl, clinicians, d); err != nil {
 		cl.Close()

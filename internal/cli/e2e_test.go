@@ -104,8 +104,12 @@ func TestAccessControl(t *testing.T) {
 	// Reception registers a patient for clinician A.
 	p := f.must(201, f.do("desk@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Virtanen", "Aino", makeHETU(1, 2, 1990, 123), "+358 40 123 4567", f.ids["a@test.hush"])))
 	pid := p["id"].(string)
-	// Reception without a named clinician is refused.
-	f.must(400, f.do("desk@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Korhonen", "Eino", makeHETU(2, 2, 1990, 124), "+358 40 123 4568")))
+	// Reception may register a patient before naming a clinician: the
+	// record is then the recovery key's alone, and no clinician reaches it.
+	w := f.must(201, f.do("desk@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Korhonen", "Eino", makeHETU(2, 2, 1990, 124), "+358 40 123 4568")))
+	if r := f.do("a@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(w["id"].(string), "SOAP", "final", "x")); r.status != 403 {
+		t.Errorf("a note on a waiting patient's record: status %d, want 403", r.status)
+	}
 	n := f.must(201, f.do("a@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "DAP", "final", "D: low mood. A: moderate. P: activation.")))
 	nid := n["id"].(string)
 

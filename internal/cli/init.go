@@ -25,7 +25,7 @@ func runInit(ctx context.Context, env Env, args []string) error {
 	hosts := fs.String("tls-hosts", "localhost,127.0.0.1,::1", "comma-separated host names and addresses for the self-signed certificate")
 	certFile := fs.String("tls-cert", "", "PEM certificate to store instead of making a self-signed one")
 	keyFile := fs.String("tls-key", "", "PEM private key for --tls-cert (stored sealed under the KEK)")
-	canaries := fs.Int("canaries", clinic.DefaultCanaries, "how many canary records (honeytoken patients) to make, 0 to 100")
+	canaries := fs.Int("canaries", clinic.DefaultCanaries, "how many canary records (honeytoken patients) to plan, 0 to 100: the server plants them among reception's registrations")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

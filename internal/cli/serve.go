@@ -30,6 +30,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	certFile := fs.String("tls-cert", "", "PEM certificate (default: the self-signed one made at init)")
 	keyFile := fs.String("tls-key", "", "PEM private key for --tls-cert")
 	publicURL := fs.String("public-url", "", "the https:// address users type to reach Hush (turns on security keys and passkeys, which are bound to it)")
+	plantDelay := fs.Duration("canary-plant-delay", 20*time.Minute, "the longest wait, drawn at random, between a registration and a planned canary planted after it (0: at once, for drills)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -38,6 +39,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer cl.Close()
+	cl.SetCanaryPlantDelay(*plantDelay)
 	var cert tls.Certificate
 	if *certFile != "" || *keyFile != "" {
 		cert, err = tls.LoadX509KeyPair(*certFile, *keyFile)

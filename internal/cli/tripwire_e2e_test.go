@@ -97,7 +97,7 @@ func newTripwireFixture(t *testing.T) *tripwireFixture {
 	t.Cleanup(hookSrv.Close)
 
 	// Three canaries, as hush init makes by default.
-	if out := f.run("canary", "add", "--count", "3"); !strings.Contains(out, "added 3 canary records; the clinic has 3") {
+	if out := f.run("canary", "add", "--count", "3", "--now"); !strings.Contains(out, "added 3 canary records; the clinic has 3") {
 		t.Fatalf("canary add: %s", out)
 	}
 	// The clinic's settings, as an admin would set them on the settings

@@ -149,7 +149,7 @@ type InitOptions struct {
 	AdminPassword []byte
 	// Shares and Threshold split the recovery key (default 3 and 2).
 	Shares, Threshold int
-	// Canaries is how many canary patients to make (0: DefaultCanaries;
+	// Canaries is how many canary patients to plan (0: DefaultCanaries;
 	// negative: none, for tests that count patients).
 	Canaries int
 }
@@ -252,7 +252,7 @@ func Init(ctx context.Context, dataDir string, kek *seal.KEK, o InitOptions) (*C
 		if n == 0 {
 			n = DefaultCanaries
 		}
-		if _, err := c.AddCanaries(ctx, n); err != nil {
+		if err := c.PlanCanaries(ctx, n); err != nil {
 			c.Close()
 			return nil, nil, err
 		}

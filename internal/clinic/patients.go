@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hetu"
@@ -21,20 +24,24 @@ import (
 // and paged, so a single request cannot list the whole clinic.
 const MaxSearchResults = 50
 
-// ValidatePatient checks and normalises a patient's directory data.
+// ValidatePatient checks and normalises a patient's directory data. Names
+// are refused when they are not valid UTF-8, hold a replacement character
+// (U+FFFD: text broken on its way) or a bidirectional override or isolate
+// (U+202A–U+202E, U+2066–U+2069: text that displays other than it reads);
+// they are stored in Unicode normalisation form C, so that a name typed
+// with precomposed or combining letters is one name.
 func ValidatePatient(p *hush.Patient, today time.Time) error {
-	if err := checkName("family name", p.Family); err != nil {
+	var err error
+	if p.Family, err = cleanName("family name", p.Family); err != nil {
 		return err
 	}
-	p.Family = strings.TrimSpace(p.Family)
 	if len(p.Given) > 5 {
 		return hush.Errorf(hush.EINVALID, "at most 5 given names")
 	}
 	for i, g := range p.Given {
-		if err := checkName("given name", g); err != nil {
+		if p.Given[i], err = cleanName("given name", g); err != nil {
 			return err
 		}
-		p.Given[i] = strings.TrimSpace(g)
 	}
 	if p.HETU != "" {
 		code, err := hetu.Parse(p.HETU)
@@ -71,17 +78,35 @@ func ValidatePatient(p *hush.Patient, today time.Time) error {
 	}
 	for i := range p.Guardians {
 		g := &p.Guardians[i]
-		if err := checkName("guardian name", g.Name); err != nil {
+		if g.Name, err = cleanName("guardian name", g.Name); err != nil {
 			return err
 		}
-		if len(g.Relation) > 100 {
-			return hush.Errorf(hush.EINVALID, "guardian relation is too long")
+		if len(g.Relation) > 100 || !utf8.ValidString(g.Relation) || hasBidiControl(g.Relation) {
+			return hush.Errorf(hush.EINVALID, "guardian relation is too long or not plain text")
 		}
 		if err := validateTelecom(g.Telecom); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// cleanName checks a name (checkName: one line of UTF-8, no replacement
+// character, no bidirectional control) and returns it trimmed and in NFC.
+func cleanName(what, s string) (string, error) {
+	if err := checkName(what, s); err != nil {
+		return "", err
+	}
+	return norm.NFC.String(strings.TrimSpace(s)), nil
+}
+
+// hasBidiControl reports whether s holds an explicit bidirectional
+// embedding, override or isolate (U+202A–U+202E, U+2066–U+2069), which make
+// text display in another order than it is stored ("Trojan Source").
+func hasBidiControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool {
+		return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
+	})
 }
 
 func validateTelecom(ts []hush.ContactPoint) error {
@@ -91,6 +116,9 @@ func validateTelecom(ts []hush.ContactPoint) error {
 	for i := range ts {
 		t := &ts[i]
 		t.Value = strings.TrimSpace(t.Value)
+		if !utf8.ValidString(t.Value) {
+			return hush.Errorf(hush.EINVALID, "a contact point is not valid UTF-8")
+		}
 		switch t.Use {
 		case "", "home", "work", "mobile", "temp", "old":
 		default:
@@ -130,10 +158,32 @@ func (c *Clinic) hetuIndex(code string) []byte {
 
 func patientAD(id string) []byte { return seal.AD("hush patient directory v1", id) }
 
+// directoryPad is the block a sealed directory entry's length is rounded
+// up to, so that its length on disk does not tell an entry with contacts
+// and guardians from one without (a canary has none).
+const directoryPad = 512
+
+// directoryJSON encodes a directory entry padded with spaces (which JSON
+// ignores) to a multiple of directoryPad bytes.
+func directoryJSON(p hush.Patient) []byte {
+	b, _ := json.Marshal(p)
+	out := make([]byte, (len(b)/directoryPad+1)*directoryPad)
+	copy(out, b)
+	for i := len(b); i < len(out); i++ {
+		out[i] = ' '
+	}
+	clear(b)
+	return out
+}
+
 // CreatePatient registers a patient and opens their record: a fresh record
 // seed for epoch 1, granted to each clinician of the care team and to the
 // recovery key, then forgotten. A clinician who registers a patient is on the
-// care team; reception and admins must name at least one clinician.
+// care team. Reception and admins may name no clinician yet (a patient
+// waiting for one): the record is then sealed to the recovery key alone,
+// and hush recover grant names the first clinician. Canaries have that
+// shape too (canary.go); a registration by reception or an admin may be
+// followed by the planting of a planned canary.
 func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians []string) (hush.Patient, error) {
 	a, err := staff(ctx)
 	if err != nil {
@@ -149,9 +199,6 @@ func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians [
 	if a.Role == hush.RoleClinician {
 		team[a.UserID] = true
 	}
-	if len(team) == 0 {
-		return hush.Patient{}, hush.Errorf(hush.EINVALID, "name the treating clinician (generalPractitioner) when registering a patient")
-	}
 	if len(team) > 20 {
 		return hush.Patient{}, hush.Errorf(hush.EINVALID, "at most 20 clinicians on a care team")
 	}
@@ -160,20 +207,34 @@ func (c *Clinic) CreatePatient(ctx context.Context, p hush.Patient, clinicians [
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	return c.createPatient(ctx, a.UserID, p, ids)
+	created, err := c.createPatient(ctx, a.UserID, p, ids, createOptions{})
+	if err == nil {
+		c.afterRegistration(ctx, a)
+	}
+	return created, err
+}
+
+// createOptions are the canary's differences in createPatient.
+type createOptions struct {
+	// canary: the registration is not counted as a request of the
+	// creator's, and an identity code already taken is refused without
+	// the read of the other patient that answer is for staff.
+	canary bool
+	// then runs in the registration's transaction, given the new id.
+	then func(tx *store.Tx, patientID string) error
 }
 
 // createPatient stores a new patient whose record is sealed to the given
 // clinicians and the recovery key (to the recovery key alone for a
-// canary).
-func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patient, ids []string) (hush.Patient, error) {
+// patient waiting for a clinician, and for a canary).
+func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patient, ids []string, o createOptions) (hush.Patient, error) {
 	now := c.now()
 	if err := ValidatePatient(&p, now); err != nil {
 		return hush.Patient{}, err
 	}
 	p.ID = newID()
 	p.CreatedAt = now.UTC().Truncate(time.Millisecond)
-	dir, _ := json.Marshal(p)
+	dir := directoryJSON(p)
 	row := store.PatientRow{ID: p.ID, Directory: c.dirKey.Seal(dir, patientAD(p.ID)), CreatedAt: p.CreatedAt.UnixMilli(), CreatedBy: creator}
 	clear(dir)
 	if p.HETU != "" {
@@ -181,8 +242,10 @@ func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patie
 	}
 	seed := seal.NewRecordSeed()
 	defer seed.Wipe()
-	if err := c.guardWrite(ctx, audit.ActPatientCreate); err != nil {
-		return hush.Patient{}, err
+	if !o.canary {
+		if err := c.guardWrite(ctx, audit.ActPatientCreate); err != nil {
+			return hush.Patient{}, err
+		}
 	}
 	taken := ""
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
@@ -209,8 +272,14 @@ func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patie
 				return err
 			}
 		}
+		if o.then != nil {
+			return o.then(tx, p.ID)
+		}
 		return nil
 	})
+	if taken != "" && o.canary {
+		return hush.Patient{}, errHETUTaken
+	}
 	if taken != "" {
 		return hush.Patient{}, c.hetuTaken(ctx, taken)
 	}
@@ -245,6 +314,11 @@ func (c *Clinic) UpdatePatient(ctx context.Context, p hush.Patient) (hush.Patien
 	if a.Role == hush.RoleAuditor {
 		return hush.Patient{}, hush.Errorf(hush.EFORBIDDEN, "auditors do not change patient details")
 	}
+	if c.IsCanary(p.ID) {
+		// A correction of a canary is a request for its record: the trip.
+		err := hush.Errorf(hush.ENOTFOUND, "patient not found")
+		return hush.Patient{}, c.logRead(ctx, err, c.event(ctx, audit.ActPatientRead, p.ID, "", err))
+	}
 	if err := ValidatePatient(&p, c.now()); err != nil {
 		return hush.Patient{}, err
 	}
@@ -270,7 +344,7 @@ func (c *Clinic) UpdatePatient(ctx context.Context, p hush.Patient) (hush.Patien
 				return errHETUTaken
 			}
 		}
-		dir, _ := json.Marshal(p)
+		dir := directoryJSON(p)
 		sealed := c.dirKey.Seal(dir, patientAD(p.ID))
 		clear(dir)
 		if err := tx.UpdatePatientDirectory(p.ID, idx, sealed, a.UserID, c.millis()); err != nil {
@@ -368,16 +442,27 @@ func (c *Clinic) patient(ctx context.Context, a *hush.Actor, id string) (hush.Pa
 }
 
 // PatientQuery is a directory search. Name matches the start of any word of
-// the patient's names (case-insensitive; every word of the query must
-// match); Identifier matches an identity code exactly, through its blind
-// index.
+// the patient's names (case-insensitive and in Unicode NFC; every word of
+// the query must match); Identifier matches an identity code exactly,
+// through its blind index.
 type PatientQuery struct {
 	Name       string
 	Identifier string
 }
 
+// lookupPrefix starts the Entity of an identifier lookup's event: a random
+// id that the tripwires count as one directory row (tripEvent).
+const lookupPrefix = "lookup:"
+
 // SearchPatients returns at most MaxSearchResults matching patients, ordered
-// by family and given name. A query needs a name or an identifier.
+// by family and given name. A query needs a name or an identifier. An
+// identifier query counts as one directory row toward the account's limit
+// whether it finds a patient or not: a miss answers a question too, and
+// trying codes one by one must meet the limit. An identifier query that
+// finds a canary is a request for the canary's record, not a listing: it
+// trips (a name search that lists a canary does not; a sweep learns names
+// and birth dates from listings, and trying the temporary codes of a
+// listed birth date to learn whether a patient is a canary is the trip).
 func (c *Clinic) SearchPatients(ctx context.Context, q PatientQuery) ([]hush.Patient, error) {
 	ps, err := c.searchPatients(ctx, q)
 	if hush.ActorFrom(ctx) == nil {
@@ -385,17 +470,26 @@ func (c *Clinic) SearchPatients(ctx context.Context, q PatientQuery) ([]hush.Pat
 	}
 	// Every patient a search lists is an access to their directory entry.
 	term := q.Name
+	entity := ""
 	if q.Identifier != "" {
 		term = "identifier " + q.Identifier
+		entity = lookupPrefix + newRequestID()
+	}
+	if !utf8.ValidString(term) {
+		term = strings.ToValidUTF8(term, "\uFFFD") // refused; the event keeps what can be shown
 	}
 	evs := make([]audit.Event, 0, len(ps)+1)
 	for _, p := range ps {
-		ev := c.event(ctx, audit.ActPatientList, p.ID, "", nil)
+		action := audit.ActPatientList
+		if entity != "" && c.IsCanary(p.ID) {
+			action = audit.ActPatientRead
+		}
+		ev := c.event(ctx, action, p.ID, entity, nil)
 		ev.Private.Query = term
 		evs = append(evs, ev)
 	}
 	if len(ps) == 0 {
-		ev := c.event(ctx, audit.ActPatientList, "", "", err)
+		ev := c.event(ctx, audit.ActPatientList, "", entity, err)
 		ev.Private.Query = term
 		evs = append(evs, ev)
 	}
@@ -414,6 +508,9 @@ func (c *Clinic) searchPatients(ctx context.Context, q PatientQuery) ([]hush.Pat
 	}
 	if len(q.Name) > 200 {
 		return nil, hush.Errorf(hush.EINVALID, "search text is too long")
+	}
+	if !utf8.ValidString(q.Name) || hasBidiControl(q.Name) {
+		return nil, hush.Errorf(hush.EINVALID, "search text must be plain UTF-8 text")
 	}
 	if err := c.dir.refresh(ctx); err != nil {
 		return nil, err
@@ -508,6 +605,20 @@ func (d *directory) refresh(ctx context.Context) error {
 	if err != nil || len(rows) == 0 {
 		return err
 	}
+	if d.c.trip != nil {
+		// A canary made by another process (hush canary add --now while
+		// this server runs) is marked in its registration's transaction:
+		// reload the marks, from after these rows were read, before the
+		// rows show.
+		if err := d.c.loadCanaries(ctx); err != nil {
+			return err
+		}
+	}
+	return d.apply(rows, last)
+}
+
+// apply decrypts loaded rows into the directory, up to change last.
+func (d *directory) apply(rows []store.PatientRow, last int64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if last <= d.seq {
@@ -553,7 +664,8 @@ func (d *directory) search(q string, limit int) []hush.Patient {
 }
 
 // matchPrefix reports whether every word of q starts some word of fields,
-// ignoring case.
+// ignoring case, both in NFC (entries stored before names were normalised
+// may not be).
 func matchPrefix(q string, fields ...string) bool {
 	var words []string
 	for _, f := range fields {
@@ -576,7 +688,7 @@ outer:
 }
 
 func splitWords(s string) []string {
-	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+	return strings.FieldsFunc(norm.NFC.String(strings.ToLower(s)), func(r rune) bool {
 		return unicode.IsSpace(r) || r == '-' || r == ',' || r == '@' || r == '.'
 	})
 }

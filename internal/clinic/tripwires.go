@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,13 @@ type tripwires struct {
 	mu       sync.Mutex
 	onFreeze []func(userID string)
 	frozeAt  sync.Map // user id -> time.Time this server froze the account
+
+	// Canary planting (canary.go): the longest wait before a planned
+	// canary is planted, the plantings waiting, and their stop.
+	plantDelay atomic.Int64
+	plants     sync.WaitGroup
+	closing    chan struct{}
+	closeOnce  sync.Once
 }
 
 // detectedActions are the audit actions the detector counts.
@@ -65,7 +73,8 @@ func (c *Clinic) startTripwires(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.trip = &tripwires{log: slog.Default()}
+	c.trip = &tripwires{log: slog.Default(), closing: make(chan struct{})}
+	c.trip.plantDelay.Store(int64(defaultPlantDelay))
 	if err := c.loadCanaries(ctx); err != nil {
 		return err
 	}
@@ -147,9 +156,16 @@ func (c *Clinic) SetAlertLog(ctx context.Context, l *slog.Logger) error {
 // UpdateSettings.
 func (c *Clinic) SetWebhookClient(hc *http.Client) { c.webhookClient = hc }
 
-// tripEvent is an audit event as the detector sees it.
+// tripEvent is an audit event as the detector sees it. An identifier
+// lookup (a search by identity code, hit or miss) counts as a directory
+// row of its own, keyed by its random lookup id, so that trying codes one
+// by one meets the directory limit like listing patients does.
 func tripEvent(ev audit.Event) tripwire.Event {
-	return tripwire.Event{Time: ev.Time, Account: ev.ActorID, Role: ev.ActorRole, Patient: ev.PatientID, Action: ev.Action,
+	patient := ev.PatientID
+	if ev.Action == audit.ActPatientList && strings.HasPrefix(ev.Entity, lookupPrefix) {
+		patient = ev.Entity
+	}
+	return tripwire.Event{Time: ev.Time, Account: ev.ActorID, Role: ev.ActorRole, Patient: patient, Action: ev.Action,
 		Credential: ev.Private.Credential, Addr: AddrKey(ev.Private.ClientAddr), Index: ev.Index}
 }
 
@@ -412,6 +428,8 @@ func (c *Clinic) closeTripwires() {
 	if c.trip == nil {
 		return
 	}
+	c.trip.closeOnce.Do(func() { close(c.trip.closing) })
+	c.trip.plants.Wait()
 	if n := c.trip.notifier.Swap(nil); n != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()

@@ -45,6 +45,12 @@ func checkName(what, s string) error {
 	if strings.TrimSpace(s) == "" || utf8.RuneCountInString(s) > 200 || !utf8.ValidString(s) || strings.ContainsAny(s, "\x00\r\n") {
 		return hush.Errorf(hush.EINVALID, "%s must be 1 to 200 characters on one line", what)
 	}
+	if strings.ContainsRune(s, utf8.RuneError) {
+		return hush.Errorf(hush.EINVALID, "%s holds a replacement character (U+FFFD): the text was damaged on its way", what)
+	}
+	if hasBidiControl(s) {
+		return hush.Errorf(hush.EINVALID, "%s holds a bidirectional override or isolate character", what)
+	}
 	return nil
 }
 

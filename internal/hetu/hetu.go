@@ -157,6 +157,10 @@ func (c Code) BirthDate() time.Time {
 // is a temporary identifier rather than a permanent one issued by DVV.
 func (c Code) Temporary() bool { return c.individual >= 900 }
 
+// Individual returns the code's individual number (2–899 permanent,
+// 900–999 temporary).
+func (c Code) Individual() int { return c.individual }
+
 // Sex returns the FHIR administrative gender code implied by the individual
 // number: "female" if it is even, "male" if it is odd.
 func (c Code) Sex() string {

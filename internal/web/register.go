@@ -11,6 +11,7 @@ type registerForm struct {
 	PatientID  string // set when editing an existing patient
 	Clinicians []hush.User
 	Clinician  string
+	MayWait    bool // reception and admins may register a patient before a clinician is named
 	Family     string
 	Given      string
 	HETU       string
@@ -24,7 +25,7 @@ func (s *Server) registerPage(w http.ResponseWriter, r *http.Request, sess *sess
 		s.error(w, r, http.StatusForbidden, "error.forbidden")
 		return
 	}
-	f := registerForm{Clinicians: s.clinicians(r)}
+	f := registerForm{Clinicians: s.clinicians(r), MayWait: sess.actor.Role != hush.RoleClinician}
 	if sess.actor.Role == hush.RoleClinician {
 		f.Clinician = sess.actor.UserID
 	}
@@ -37,6 +38,8 @@ func canRegister(r hush.Role) bool {
 
 // register creates a patient for a named treating clinician: the record key
 // is granted to that clinician and the recovery key, and to no one else.
+// Reception and admins may name none yet: the record is then the recovery
+// key's alone until an officer grants it (hush recover grant).
 func (s *Server) register(w http.ResponseWriter, r *http.Request, sess *session) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	f, p := formPatient(r)
@@ -48,7 +51,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, sess *session)
 	if err != nil {
 		switch hush.ErrorCode(err) {
 		case hush.EINVALID, hush.ECONFLICT:
-			f.Clinicians = s.clinicians(r)
+			f.Clinicians, f.MayWait = s.clinicians(r), sess.actor.Role != hush.RoleClinician
 			// The message is the domain's safe text: it names the rule, never the input.
 			s.render(w, r, http.StatusBadRequest, "register", page{Title: "reg.title", User: s.user(r, sess), Data: f, Active: "patients",
 				Error: "reg.invalid", Detail: hush.ErrorMessage(err)})

@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
@@ -558,6 +559,16 @@ func (s *Server) patients(w http.ResponseWriter, r *http.Request, sess *session)
 	}
 	if err != nil && hush.ErrorCode(err) != hush.EINVALID {
 		s.fail(w, r, err)
+		return
+	}
+	if err != nil {
+		// The message is the domain's safe text: it names the rule, never
+		// the input; the query is not shown back when it is not UTF-8.
+		if !utf8.ValidString(d.Query) {
+			d.Query = ""
+		}
+		s.render(w, r, http.StatusBadRequest, "patients", page{Title: "patients.title", User: s.user(r, sess), Data: d, Active: "patients",
+			Error: "patients.invalid", Detail: hush.ErrorMessage(err)})
 		return
 	}
 	s.render(w, r, http.StatusOK, "patients", page{Title: "patients.title", User: s.user(r, sess), Data: d, Active: "patients"})
