@@ -4,6 +4,7 @@ import (
 	"context"
 	"unicode/utf8"
 
+	"github.com/hushepr/hush/internal/alert"
 	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
@@ -115,5 +116,6 @@ func (c *Clinic) ChangePassword(ctx context.Context, newPassword []byte) error {
 	c.dropSessionsOf(a.UserID) // API token sessions held the old key
 	a.Session.Wipe()
 	a.Key = priv
+	c.notifyHolder(ctx, a.UserID, alert.Notice{Kind: alert.NoticePassword})
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/hushepr/hush/internal/alert"
 	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
@@ -79,7 +80,7 @@ func (c *Clinic) AddSecurityKey(ctx context.Context, k SecurityKey) error {
 	if k.Name == "" || len(k.Name) > 60 || strings.IndexFunc(k.Name, unicode.IsControl) >= 0 {
 		return hush.Errorf(hush.EINVALID, "a security key's name is 1 to 60 characters")
 	}
-	return c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		have, err := tx.SecurityKeys(a.UserID)
 		if err != nil {
 			return err
@@ -95,6 +96,10 @@ func (c *Clinic) AddSecurityKey(ctx context.Context, k SecurityKey) error {
 		_, err = c.audit.AppendTx(tx, ev)
 		return err
 	})
+	if err == nil {
+		c.notifyHolder(ctx, a.UserID, alert.Notice{Kind: alert.NoticeKeyAdded})
+	}
+	return err
 }
 
 // RemoveSecurityKey removes one of the signed-in user's keys.
@@ -103,7 +108,7 @@ func (c *Clinic) RemoveSecurityKey(ctx context.Context, id []byte) error {
 	if err != nil {
 		return err
 	}
-	return c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		if err := tx.DeleteSecurityKey(a.UserID, id); err != nil {
 			return err
 		}
@@ -112,6 +117,10 @@ func (c *Clinic) RemoveSecurityKey(ctx context.Context, id []byte) error {
 		_, err := c.audit.AppendTx(tx, ev)
 		return err
 	})
+	if err == nil {
+		c.notifyHolder(ctx, a.UserID, alert.Notice{Kind: alert.NoticeKeyRemoved})
+	}
+	return err
 }
 
 // SecurityKeyUsed records a sign-in attempt with a security key: on
