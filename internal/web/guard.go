@@ -86,6 +86,7 @@ func (s *Server) succeed(sess *session) {
 			s.throttleOf(k).Succeed(k)
 		}
 	}
+	s.watch.forget("email:" + sess.email)
 }
 
 // secondFactorFailed notes a wrong second factor after a right password
@@ -134,6 +135,13 @@ func (sw *signinWatch) get(key string, now time.Time) *watched {
 		sw.m[key] = w
 	}
 	return w
+}
+
+// forget drops what is watched for key (after a completed sign-in).
+func (sw *signinWatch) forget(key string) {
+	sw.mu.Lock()
+	delete(sw.m, key)
+	sw.mu.Unlock()
 }
 
 // account notes an attempt on an account's key and raises the lockout
