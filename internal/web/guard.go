@@ -107,8 +107,9 @@ func (s *Server) setDevice(w http.ResponseWriter, sess *session) {
 // signinWatch remembers, per account, what the alerts need: the addresses
 // trying a locked account and the recent second-factor failures.
 type signinWatch struct {
-	mu sync.Mutex
-	m  map[string]*watched // "email:..." or "user:..."
+	mu    sync.Mutex
+	m     map[string]*watched // "email:..." or "user:..."
+	prune int                 // prune when the map grows past this
 }
 
 type watched struct {
@@ -119,15 +120,26 @@ type watched struct {
 	mfaSentAt  time.Time
 }
 
-func newSigninWatch() *signinWatch { return &signinWatch{m: map[string]*watched{}} }
+const watchPrune, watchCap = 10000, 50000
 
-func (sw *signinWatch) get(key string, now time.Time) *watched {
-	if len(sw.m) > 10000 {
+func newSigninWatch() *signinWatch { return &signinWatch{m: map[string]*watched{}, prune: watchPrune} }
+
+// get returns key's record, making one. Records with nothing in the
+// window are pruned when the map has doubled since the last pruning (so
+// the cost stays constant per call: sign-in names are the client's
+// choice); past a hard cap everything is forgotten, which costs at most a
+// repeated alert.
+func (sw *signinWatch) get(key string, now time.Time, window time.Duration) *watched {
+	if len(sw.m) > sw.prune {
 		for k, w := range sw.m {
-			if now.After(w.lockedTill) && len(w.fails) == 0 && len(w.addrs) == 0 {
+			if !w.live(now, window) {
 				delete(sw.m, k)
 			}
 		}
+		if len(sw.m) > watchCap {
+			clear(sw.m)
+		}
+		sw.prune = max(watchPrune, 2*len(sw.m))
 	}
 	w := sw.m[key]
 	if w == nil {
@@ -136,6 +148,28 @@ func (sw *signinWatch) get(key string, now time.Time) *watched {
 	}
 	return w
 }
+
+// live reports whether w still holds anything within the window.
+func (w *watched) live(now time.Time, window time.Duration) bool {
+	if now.Before(w.lockedTill) || now.Sub(w.mfaSentAt) < window {
+		return true
+	}
+	for _, t := range w.addrs {
+		if now.Sub(t) < window {
+			return true
+		}
+	}
+	for _, t := range w.fails {
+		if now.Sub(t) < window {
+			return true
+		}
+	}
+	return false
+}
+
+// maxAddrs bounds the addresses remembered per account (the alert needs
+// spreadAlertAt of them).
+const maxAddrs = 64
 
 // forget drops what is watched for key (after a completed sign-in).
 func (sw *signinWatch) forget(key string) {
@@ -150,13 +184,15 @@ func (sw *signinWatch) forget(key string) {
 func (sw *signinWatch) account(r *http.Request, s *Server, email string, v auth.Verdict, now time.Time) {
 	window := s.byEmail.Window
 	sw.mu.Lock()
-	w := sw.get("email:"+email, now)
+	w := sw.get("email:"+email, now, window)
 	for a, t := range w.addrs {
 		if now.Sub(t) >= window {
 			delete(w.addrs, a)
 		}
 	}
-	w.addrs[addrKey(clientAddr(r))] = now
+	if a := addrKey(clientAddr(r)); len(w.addrs) < maxAddrs || w.addrs[a] != (time.Time{}) {
+		w.addrs[a] = now
+	}
 	var kinds []string
 	if v.Engaged {
 		w.lockedTill, w.spreadSent = now.Add(v.Wait), false
@@ -187,7 +223,7 @@ func (sw *signinWatch) account(r *http.Request, s *Server, email string, v auth.
 func (sw *signinWatch) mfaFailed(userID string, now time.Time, window time.Duration) (int, bool) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	w := sw.get("user:"+userID, now)
+	w := sw.get("user:"+userID, now, window)
 	kept := w.fails[:0]
 	for _, t := range w.fails {
 		if now.Sub(t) < window {
