@@ -46,7 +46,8 @@ func (c *Clinic) enrolmentCodeMAC(userID, code string, issuedAt int64) []byte {
 var errEnrolmentCode = hush.Errorf(hush.EUNAUTHORIZED, "the enrolment code is wrong, used or expired")
 
 // IssueEnrolmentCode makes a new one-time enrolment code for a staff
-// account, replacing any earlier one. With email set and an SMTP relay
+// account that has no second factor yet (ECONFLICT otherwise: ResetMFA),
+// replacing any earlier code. With email set and an SMTP relay
 // configured, the code is e-mailed to the holder and not returned;
 // otherwise it is returned once for the admin to hand over (and the
 // holder is told by e-mail, when possible, that a code was issued). The
@@ -58,6 +59,9 @@ func (c *Clinic) IssueEnrolmentCode(ctx context.Context, userID string, email bo
 	code := auth.NewEnrolmentCode()
 	now := c.now()
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if _, err := tx.MFA(userID); err == nil {
+			return hush.Errorf(hush.ECONFLICT, "the account already has a second factor; reset it to enrol a new one")
+		}
 		return c.putEnrolmentCode(ctx, tx, userID, code, now)
 	})
 	if err != nil {

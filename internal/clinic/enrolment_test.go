@@ -57,6 +57,10 @@ func TestEnrolmentCode(t *testing.T) {
 	if _, err := e.c.EnrollTOTP(e.ctx, a.UserID, secret, totp(), ec.Code); err != nil {
 		t.Fatalf("enrol: %v", err)
 	}
+	// An enrolled account gets no new code; only a reset makes way.
+	if _, err := e.c.IssueEnrolmentCode(e.ctx, a.UserID, false); hush.ErrorCode(err) != hush.ECONFLICT {
+		t.Errorf("a code for an enrolled account: %v", err)
+	}
 	// Single use: after a reset, the old code is refused.
 	if _, err := e.c.ResetMFA(e.ctx, a.UserID, false); err != nil {
 		t.Fatal(err)
