@@ -254,8 +254,14 @@ func (s *Server) full(h handler) http.HandlerFunc {
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
 			return
 		}
-		// A deactivated account's sessions end at its next request.
-		if ok, err := s.c.Active(r.Context(), sess.actor.UserID); err != nil || !ok {
+		// A deactivated account's sessions end at its next request, and
+		// so do those of an account whose second factor was reset (from
+		// the command line, by another process).
+		ok, err := s.c.Active(r.Context(), sess.actor.UserID)
+		if err == nil && ok {
+			ok, err = s.c.HasTOTP(r.Context(), sess.actor.UserID)
+		}
+		if err != nil || !ok {
 			s.sessions.drop(sess)
 			clearCookie(w)
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)

@@ -13,6 +13,7 @@ import (
 	"github.com/hushepr/hush/internal/auth"
 	"github.com/hushepr/hush/internal/clinic"
 	"github.com/hushepr/hush/internal/hush"
+	"github.com/hushepr/hush/internal/store"
 )
 
 // alertsOf returns the kinds of the sign-in alerts the audit log holds
@@ -204,5 +205,22 @@ func TestKeyRemovalAsksSecondFactor(t *testing.T) {
 	}
 	if p := b.post("/account/keys/"+id+"/remove", url.Values{"code": {codes[0]}}); p.url != "/account/keys" || count() != 0 {
 		t.Errorf("removal with a recovery code: %d at %s, %d keys", p.status, p.url, count())
+	}
+}
+
+// TestResetEndsSessions: a second-factor reset made outside this server
+// (hush user reset-mfa) ends the account's open sessions at their next
+// request.
+func TestResetEndsSessions(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signIn("desk@x.fi")
+	// As another process's reset does: the rows go, no hook runs here.
+	id := e.id("desk@x.fi")
+	if err := e.c.DB().ReadWrite(context.Background(), func(tx *store.Tx) error { return tx.ResetMFA(id) }); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.get("/patients?q=virt"); p.url != "/signin" || strings.Contains(p.body, "Virtanen") {
+		t.Fatalf("after the reset: %s", p.url)
 	}
 }
