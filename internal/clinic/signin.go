@@ -30,7 +30,7 @@ const (
 	// AlertLockoutSpread: while an account is locked, its failures come
 	// from several network addresses. Critical: someone is keeping the
 	// holder out, or guessing from many machines.
-	AlertLockoutSpread = "signin.lockout.addrs"
+	AlertLockoutSpread = "signin.spread"
 )
 
 var signInSummaries = map[string]string{
