@@ -86,6 +86,11 @@ func (m *mailer) send(ctx context.Context, a Alert) error {
 	if err != nil {
 		return err
 	}
+	return m.deliver(ctx, msg)
+}
+
+// deliver sends one built message to m.to.
+func (m *mailer) deliver(ctx context.Context, msg []byte) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", m.addr)
 	if err != nil {

@@ -61,6 +61,10 @@ const (
 	ActLoginFailed       = "login.failed"
 	ActMFA               = "login.mfa"  // a second factor checked
 	ActMFAEnroll         = "mfa.enroll" // a TOTP second factor enrolled
+	ActMFAReset          = "mfa.reset"  // an admin removed the second factors; a new enrolment code was issued
+	ActEnrolCodeIssue    = "enrol.code.issue"
+	ActEnrolCodeUse      = "enrol.code.use"     // success: spent at enrolment; denied: a wrong or used code
+	ActEnrolCodeExpired  = "enrol.code.expired" // refused: the right code, too late
 	ActSecurityKeyAdd    = "mfa.securitykey.add"
 	ActSecurityKeyRemove = "mfa.securitykey.remove"
 	ActTokenCreate       = "token.create"

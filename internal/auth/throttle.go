@@ -35,6 +35,20 @@ func NewThrottle(limit int, window, lockout time.Duration) *Throttle {
 // Try counts an attempt for key and reports whether it may go ahead; when
 // not, it says how long the key stays locked.
 func (t *Throttle) Try(key string, now time.Time) (bool, time.Duration) {
+	v := t.Attempt(key, now)
+	return v.OK, v.Wait
+}
+
+// Verdict is the outcome of one counted attempt.
+type Verdict struct {
+	OK      bool          // the attempt may go ahead
+	Wait    time.Duration // when refused: how long the key stays locked
+	Engaged bool          // this attempt crossed the limit and locked the key
+}
+
+// Attempt counts an attempt for key, as Try does, and also says whether it
+// was this attempt that locked the key (once per lock: the moment to alert).
+func (t *Throttle) Attempt(key string, now time.Time) Verdict {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.state) > 10000 {
@@ -46,7 +60,7 @@ func (t *Throttle) Try(key string, now time.Time) (bool, time.Duration) {
 		t.state[key] = s
 	}
 	if now.Before(s.lockedUntil) {
-		return false, s.lockedUntil.Sub(now)
+		return Verdict{Wait: s.lockedUntil.Sub(now)}
 	}
 	kept := s.tries[:0]
 	for _, f := range s.tries {
@@ -57,9 +71,9 @@ func (t *Throttle) Try(key string, now time.Time) (bool, time.Duration) {
 	s.tries = append(kept, now)
 	if len(s.tries) > t.Limit {
 		s.lockedUntil, s.tries = now.Add(t.Lockout), nil
-		return false, t.Lockout
+		return Verdict{Wait: t.Lockout, Engaged: true}
 	}
-	return true, 0
+	return Verdict{OK: true}
 }
 
 // Succeed clears a key.
@@ -89,6 +103,18 @@ func NewRecoveryCodes(n int) []string {
 		out[i] = s[:5] + "-" + s[5:]
 	}
 	return out
+}
+
+// NewEnrolmentCode returns a one-time enrolment code of 20 base32
+// characters (100 bits), shown as xxxxx-xxxxx-xxxxx-xxxxx. It completes an
+// admin-created account's first sign-in; NormalizeRecoveryCode folds it
+// as typed.
+func NewEnrolmentCode() string {
+	enc := base32.StdEncoding.WithPadding(base32.NoPadding)
+	b := make([]byte, 13)
+	rand.Read(b)
+	s := strings.ToLower(enc.EncodeToString(b))[:20]
+	return s[:5] + "-" + s[5:10] + "-" + s[10:15] + "-" + s[15:]
 }
 
 // NormalizeRecoveryCode folds a typed code to its stored form.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,6 +69,37 @@ func TestRecoveryCodes(t *testing.T) {
 		seen[c] = true
 		if NormalizeRecoveryCode(" "+c[:5]+" "+c[6:]+" ") != c[:5]+c[6:] {
 			t.Fatalf("normalize %q", c)
+		}
+	}
+}
+
+// TestThrottleEngaged: Attempt reports the lock once, on the attempt that
+// crossed the limit, not on the refusals during it.
+func TestThrottleEngaged(t *testing.T) {
+	th := NewThrottle(2, time.Minute, 15*time.Minute)
+	now := time.Unix(1_800_000_000, 0)
+	var got []Verdict
+	for i := 0; i < 4; i++ {
+		got = append(got, th.Attempt("a", now))
+	}
+	want := []Verdict{{OK: true}, {OK: true}, {Wait: 15 * time.Minute, Engaged: true}, {Wait: 15 * time.Minute}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("attempt %d: %+v, want %+v", i+1, got[i], want[i])
+		}
+	}
+}
+
+func TestEnrolmentCodeShape(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 100; i++ {
+		c := NewEnrolmentCode()
+		if len(c) != 23 || strings.Count(c, "-") != 3 || seen[c] || strings.Trim(c, "abcdefghijklmnopqrstuvwxyz234567-") != "" {
+			t.Fatalf("code %q", c)
+		}
+		seen[c] = true
+		if n := NormalizeRecoveryCode(" " + strings.ToUpper(c) + " "); n != strings.ReplaceAll(c, "-", "") {
+			t.Fatalf("normalised %q", n)
 		}
 	}
 }

@@ -59,7 +59,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 }
 
 type demoLogin struct {
-	role, name, email, password, token string
+	role, name, email, password, token, code string
 }
 
 type demo struct {
@@ -236,6 +236,18 @@ func buildDemo(ctx context.Context, env Env, dir string, nPatients int) (*demo, 
 			return nil, err
 		}
 		d.logins[i].token = t.Secret
+		// The first web sign-in needs an enrolment code beside the
+		// password; a real clinic hands it over apart from the password.
+		u, err := cl.UserByEmail(ctx, d.logins[i].email)
+		if err == nil {
+			var ec clinic.EnrolmentCode
+			ec, err = cl.IssueEnrolmentCode(ctx, u.ID, false)
+			d.logins[i].code = ec.Code
+		}
+		if err != nil {
+			cl.Close()
+			return nil, err
+		}
 	}
 	return d, nil
 }
@@ -243,10 +255,10 @@ func buildDemo(ctx context.Context, env Env, dir string, nPatients int) (*demo, 
 func (d *demo) print(w io.Writer, addr, adminAddr string) {
 	fmt.Fprintf(w, "Hush demo: a throw-away clinic with made-up people (%d notes). Nothing here is real.\n\n", d.notes)
 	for _, l := range d.logins {
-		fmt.Fprintf(w, "  %-9s %-22s %-20s password %s\n            token %s\n", l.role, l.name, l.email, l.password, l.token)
+		fmt.Fprintf(w, "  %-9s %-22s %-20s password %s\n            enrolment code %s\n            token %s\n", l.role, l.name, l.email, l.password, l.code, l.token)
 	}
 	fmt.Fprintf(w, "\nIn a browser: https://%s/ (the clinic web app; the certificate is self-signed, so accept the warning).\n", strings.Replace(addr, "127.0.0.1", "localhost", 1))
-	fmt.Fprintf(w, "The first sign-in asks for an authenticator app and a new password; add a security key or passkey from your name at the top. Admin pages: https://%s/admin/users\n", adminAddr)
+	fmt.Fprintf(w, "The first sign-in asks for the enrolment code, an authenticator app and a new password; add a security key or passkey from your name at the top. Admin pages: https://%s/admin/users\n", adminAddr)
 	fmt.Fprintf(w, "\nThe FHIR API (hence curl -k):\n")
 	fmt.Fprintf(w, "  curl -k -H 'Authorization: Bearer %s' 'https://%s/fhir/R4/DocumentReference?patient=%s'\n", d.logins[1].token, addr, d.aPatientID)
 	fmt.Fprintf(w, "  curl -k -H 'Authorization: Bearer %s' 'https://%s/fhir/R4/Patient?name=vir'\n\n", d.logins[4].token, addr)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -46,6 +47,7 @@ type fixture struct {
 	pwFile  string
 	tokens  map[string]string // email -> bearer token
 	ids     map[string]string // email -> user id
+	enrol   map[string]string // email -> enrolment code for the first web sign-in
 	url     string
 	client  *http.Client
 	stop    context.CancelFunc
@@ -60,7 +62,7 @@ func newFixture(t testing.TB, users ...string) *fixture {
 	t.Helper()
 	root := t.TempDir()
 	f := &fixture{t: t, root: root, data: filepath.Join(root, "data"), kek: filepath.Join(root, "keys", "hush.kek"),
-		shares: filepath.Join(root, "shares"), pwFile: filepath.Join(root, "pw"), tokens: map[string]string{}, ids: map[string]string{}}
+		shares: filepath.Join(root, "shares"), pwFile: filepath.Join(root, "pw"), tokens: map[string]string{}, ids: map[string]string{}, enrol: map[string]string{}}
 	if err := os.MkdirAll(filepath.Join(root, "keys"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func newFixture(t testing.TB, users ...string) *fixture {
 	}
 	// No canaries: their random names would meet the tests' searches. The
 	// tripwire tests add theirs with hush canary add.
-	f.run("init", "--clinic", "Test Clinic", "--admin", "admin@test.hush", "--password-file", f.pwFile, "--shares-dir", f.shares, "--canaries", "0")
+	f.enrol["admin@test.hush"] = enrolmentCode(t, f.run("init", "--clinic", "Test Clinic", "--admin", "admin@test.hush", "--password-file", f.pwFile, "--shares-dir", f.shares, "--canaries", "0"))
 	f.tokens["admin@test.hush"] = strings.TrimSpace(f.run("token", "create", "--email", "admin@test.hush", "--password-file", f.pwFile))
 	for _, u := range users {
 		email, role, _ := strings.Cut(u, "=")
@@ -78,10 +80,29 @@ func newFixture(t testing.TB, users ...string) *fixture {
 	return f
 }
 
+// addUser adds a user with hush user add: its first line is the id, the
+// next the enrolment code the first web sign-in needs (unless e-mailed).
 func (f *fixture) addUser(email, role string) {
 	f.t.Helper()
-	f.ids[email] = strings.TrimSpace(f.run("user", "add", "--email", email, "--name", "Name of "+email, "--role", role, "--password-file", f.pwFile))
+	out := f.run("user", "add", "--email", email, "--name", "Name of "+email, "--role", role, "--password-file", f.pwFile, "--show-code")
+	id, rest, _ := strings.Cut(out, "\n")
+	f.ids[email] = strings.TrimSpace(id)
+	if role != "patient" {
+		f.enrol[email] = enrolmentCode(f.t, rest)
+	}
 	f.tokens[email] = strings.TrimSpace(f.run("token", "create", "--email", email, "--password-file", f.pwFile))
+}
+
+var enrolmentCodeRE = regexp.MustCompile(`enrolment code ([a-z2-7]{5}-[a-z2-7]{5}-[a-z2-7]{5}-[a-z2-7]{5}) `)
+
+// enrolmentCode finds the enrolment code hush init or user add printed.
+func enrolmentCode(t testing.TB, out string) string {
+	t.Helper()
+	m := enrolmentCodeRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no enrolment code in the output: %q", out)
+	}
+	return m[1]
 }
 
 // run runs a hush subcommand with --data and --kek-file and returns stdout.

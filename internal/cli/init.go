@@ -122,6 +122,14 @@ func runInit(ctx context.Context, env Env, args []string) error {
 	if err := cl.PutTLS(ctx, certPEM, keyPEM); err != nil {
 		return undo(err)
 	}
+	adminUser, err := cl.UserByEmail(ctx, *admin)
+	if err != nil {
+		return undo(err)
+	}
+	ec, err := cl.IssueEnrolmentCode(ctx, adminUser.ID, false)
+	if err != nil {
+		return undo(err)
+	}
 	defer cl.Close()
 	fmt.Fprintf(env.Stdout, "Created clinic %q in %s\n", cl.Name(), c.data)
 	fmt.Fprintf(env.Stdout, "Key-encryption key: %s (back it up apart from the data; without it the directory cannot be opened)\n", c.kekFile)
@@ -131,5 +139,6 @@ func runInit(ctx context.Context, env Env, args []string) error {
 	for _, p := range sharePaths {
 		fmt.Fprintf(env.Stdout, "  %s\n", p)
 	}
+	printEnrolmentCode(env, ec)
 	return nil
 }

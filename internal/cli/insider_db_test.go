@@ -245,7 +245,7 @@ func TestInsiderSecurityState(t *testing.T) {
 	// doc enrols a TOTP second factor; gone is deactivated.
 	cl := f.open()
 	secret := auth.NewTOTPSecret()
-	if _, err := cl.EnrollTOTP(context.Background(), doc, secret, auth.TOTPCode(secret, auth.StepAt(time.Now()))); err != nil {
+	if _, err := cl.EnrollTOTP(context.Background(), doc, secret, auth.TOTPCode(secret, auth.StepAt(time.Now())), f.enrol["doc@test.hush"]); err != nil {
 		t.Fatal(err)
 	}
 	cl.Close()

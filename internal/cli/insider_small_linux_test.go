@@ -177,7 +177,7 @@ func TestInsiderPrivateFiles(t *testing.T) {
 	t.Cleanup(func() { syscall.Umask(old) })
 	root := t.TempDir()
 	f := &fixture{t: t, root: root, data: filepath.Join(root, "data"), kek: filepath.Join(root, "keys", "hush.kek"),
-		shares: filepath.Join(root, "shares"), pwFile: filepath.Join(root, "pw"), tokens: map[string]string{}, ids: map[string]string{}}
+		shares: filepath.Join(root, "shares"), pwFile: filepath.Join(root, "pw"), tokens: map[string]string{}, ids: map[string]string{}, enrol: map[string]string{}}
 	for _, dir := range []string{f.data, filepath.Dir(f.kek)} {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)

@@ -254,8 +254,8 @@ func TestInsiderTokenAndCopy(t *testing.T) {
 
 var firstSignInTOTPRE = regexp.MustCompile(`data-testid="totp-key">([A-Z2-7]+)<`)
 
-// firstSignInNewPassword signs a user in to the web app for the first time: TOTP
-// enrolment, recovery codes, then the new password that replaces the key
+// firstSignInNewPassword signs a user in to the web app for the first time: the
+// enrolment code, TOTP enrolment, recovery codes, then the new password that replaces the key
 // pair born from the admin-chosen one.
 func (f *fixture) firstSignInNewPassword(email, password, newPassword string) {
 	f.t.Helper()
@@ -272,6 +272,9 @@ func (f *fixture) firstSignInNewPassword(email, password, newPassword string) {
 		return resp.Request.URL.Path, string(b)
 	}
 	at, body := post("/signin", url.Values{"email": {email}, "password": {password}})
+	if at == "/signin/code" { // the one-time enrolment code the admin handed over
+		at, body = post("/signin/code", url.Values{"code": {f.enrol[email]}})
+	}
 	m := firstSignInTOTPRE.FindStringSubmatch(body)
 	if at != "/signin/enroll" || m == nil {
 		f.t.Fatalf("first sign-in landed on %s", at)

@@ -520,11 +520,15 @@ func TestSecondFactor(t *testing.T) {
 		t.Fatal("enrolled before enrolment")
 	}
 	secret := auth.NewTOTPSecret()
-	if _, err := e.c.EnrollTOTP(e.ctx, a.UserID, secret, "000000"); hush.ErrorCode(err) != hush.EINVALID {
+	ec, err := e.c.IssueEnrolmentCode(e.ctx, a.UserID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.EnrollTOTP(e.ctx, a.UserID, secret, "000000", ec.Code); hush.ErrorCode(err) != hush.EINVALID {
 		t.Fatalf("enrol with a wrong code: %v", err)
 	}
 	now := time.Now()
-	codes, err := e.c.EnrollTOTP(e.ctx, a.UserID, secret, auth.TOTPCode(secret, auth.StepAt(now)))
+	codes, err := e.c.EnrollTOTP(e.ctx, a.UserID, secret, auth.TOTPCode(secret, auth.StepAt(now)), ec.Code)
 	if err != nil || len(codes) != 10 {
 		t.Fatalf("enrol: %v %d", err, len(codes))
 	}

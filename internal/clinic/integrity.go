@@ -93,6 +93,26 @@ func (c *Clinic) checkUser(r store.UserRow) error {
 	return nil
 }
 
+// onlyFactorsDiffer reports whether a row that fails its state MAC would
+// verify with other second-factor fields (a TOTP row or security keys
+// deleted, nothing else changed): then resetting the second factors, which
+// removes them all and asks for a new enrolment code, repairs it safely.
+func (c *Clinic) onlyFactorsDiffer(r store.UserRow) bool {
+	if r.StateMAC == nil || c.isStale("user", r.ID) {
+		return false
+	}
+	for _, totp := range []bool{false, true} {
+		for n := 0; n <= MaxSecurityKeys; n++ {
+			t := r
+			t.HasTOTP, t.SecurityKeys = totp, n
+			if c.stateMAC.VerifyMAC(c.userStateAD(t, r.StateGen), r.StateMAC) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // stampUser records a user's current security state under a new
 // generation. Callers change the state through the store in the same
 // transaction, after the row verified.

@@ -3,6 +3,7 @@ package clinic
 import (
 	"context"
 
+	"github.com/hushepr/hush/internal/alert"
 	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/auth"
 	"github.com/hushepr/hush/internal/hush"
@@ -33,8 +34,9 @@ func (c *Clinic) HasTOTP(ctx context.Context, userID string) (bool, error) {
 
 // EnrollTOTP stores secret as the user's second factor once code proves the
 // user's authenticator holds it, and returns fresh recovery codes (shown
-// once).
-func (c *Clinic) EnrollTOTP(ctx context.Context, userID string, secret []byte, code string) ([]string, error) {
+// once). It spends the account's enrolment code (enrolment.go) in the same
+// transaction: without a valid one nothing is enrolled (EUNAUTHORIZED).
+func (c *Clinic) EnrollTOTP(ctx context.Context, userID string, secret []byte, code, enrolmentCode string) ([]string, error) {
 	now := c.now()
 	step, ok := auth.CheckTOTP(secret, code, now, 0)
 	if !ok {
@@ -46,6 +48,7 @@ func (c *Clinic) EnrollTOTP(ctx context.Context, userID string, secret []byte, c
 		macs[i] = c.recoveryCodeMAC(userID, rc)
 	}
 	row := store.MFARow{UserID: userID, TOTPSealed: c.credWrap.Seal(secret, c.totpAD(userID)), LastStep: step, EnrolledAt: now.UnixMilli()}
+	var expired bool
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		// Enrolment happens once: a second factor is never overwritten here
 		// (a stale enrolment page must not replace the one the user set).
@@ -56,20 +59,31 @@ func (c *Clinic) EnrollTOTP(ctx context.Context, userID string, secret []byte, c
 		if _, err := tx.MFA(userID); err == nil || u.HasTOTP {
 			return hush.Errorf(hush.ECONFLICT, "a second factor is already enrolled")
 		}
+		if expired, err = c.checkEnrolmentCode(tx, userID, enrolmentCode, now, true); err != nil {
+			return err
+		}
 		if err := tx.PutMFA(row, macs); err != nil {
 			return err
 		}
 		if err := c.stampUser(tx, userID); err != nil {
 			return err
 		}
-		ev := c.event(ctx, audit.ActMFAEnroll, "", userID, nil)
+		ev := c.event(ctx, audit.ActEnrolCodeUse, "", userID, nil)
 		ev.ActorID, ev.Purpose = userID, audit.PurposeSecurity
+		if _, err := c.audit.AppendTx(tx, ev); err != nil {
+			return err
+		}
+		ev.Action = audit.ActMFAEnroll
 		_, err = c.audit.AppendTx(tx, ev)
 		return err
 	})
 	if err != nil {
+		if hush.ErrorCode(err) == hush.EUNAUTHORIZED {
+			c.auditEnrolmentRefusal(ctx, userID, expired)
+		}
 		return nil, err
 	}
+	c.notifyHolder(ctx, userID, alert.Notice{Kind: alert.NoticeSecondFactor, At: now})
 	return codes, nil
 }
 

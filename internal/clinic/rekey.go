@@ -5,6 +5,7 @@ import (
 	"sort"
 	"unicode/utf8"
 
+	"github.com/hushepr/hush/internal/alert"
 	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
@@ -155,5 +156,6 @@ func (c *Clinic) ChangePassword(ctx context.Context, newPassword []byte) error {
 	// The revoked tokens' keys and the old password-sealed key leave the
 	// disk files; if readers hold the log, the next sweep checkpoints.
 	c.checkpointOrLog(ctx)
+	c.notifyHolder(ctx, a.UserID, alert.Notice{Kind: alert.NoticePassword})
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/hushepr/hush/internal/alert"
 	"github.com/hushepr/hush/internal/audit"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
@@ -79,7 +80,7 @@ func (c *Clinic) AddSecurityKey(ctx context.Context, k SecurityKey) error {
 	if k.Name == "" || len(k.Name) > 60 || strings.IndexFunc(k.Name, unicode.IsControl) >= 0 {
 		return hush.Errorf(hush.EINVALID, "a security key's name is 1 to 60 characters")
 	}
-	return c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		if _, err := c.verifiedUser(tx, a.UserID); err != nil {
 			return err
 		}
@@ -101,6 +102,10 @@ func (c *Clinic) AddSecurityKey(ctx context.Context, k SecurityKey) error {
 		_, err = c.audit.AppendTx(tx, ev)
 		return err
 	})
+	if err == nil {
+		c.notifyHolder(ctx, a.UserID, alert.Notice{Kind: alert.NoticeKeyAdded})
+	}
+	return err
 }
 
 // RemoveSecurityKey removes one of the signed-in user's keys.
@@ -109,7 +114,7 @@ func (c *Clinic) RemoveSecurityKey(ctx context.Context, id []byte) error {
 	if err != nil {
 		return err
 	}
-	return c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		if _, err := c.verifiedUser(tx, a.UserID); err != nil {
 			return err
 		}
@@ -124,6 +129,10 @@ func (c *Clinic) RemoveSecurityKey(ctx context.Context, id []byte) error {
 		_, err := c.audit.AppendTx(tx, ev)
 		return err
 	})
+	if err == nil {
+		c.notifyHolder(ctx, a.UserID, alert.Notice{Kind: alert.NoticeKeyRemoved})
+	}
+	return err
 }
 
 // SecurityKeyUsed records a sign-in attempt with a security key: on

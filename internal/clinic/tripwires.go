@@ -43,6 +43,7 @@ type tripwires struct {
 	det      *tripwire.Detector
 	canaries atomic.Pointer[map[string]bool]
 	notifier atomic.Pointer[alert.Notifier]
+	postman  atomic.Pointer[alert.Postman] // e-mails account holders (holder.go)
 	log      *slog.Logger
 
 	mu       sync.Mutex
@@ -118,6 +119,13 @@ func (c *Clinic) applySettings(s Settings, tw tripwire.Settings) error {
 	}
 	if old := c.trip.notifier.Swap(n); old != nil {
 		go old.Close(context.Background()) // deliver what it holds, then stop
+	}
+	p, err := alert.NewPostman(cfg)
+	if err != nil {
+		return hush.Wrap(hush.EINVALID, "the alert settings: "+hush.ErrorMessage(err), err)
+	}
+	if old := c.trip.postman.Swap(p); old != nil {
+		go old.Close(context.Background())
 	}
 	return nil
 }
@@ -283,6 +291,9 @@ func (c *Clinic) raise(ctx context.Context, alerts []tripwire.Alert) {
 			c.trip.frozeAt.Store(al.Account, al.At)
 			c.endSessions(al.Account)
 		}
+		if froze {
+			c.notifyHolder(ctx, al.Account, alert.Notice{Kind: alert.NoticeFrozen, At: al.At})
+		}
 		c.trip.log.Warn("tripwire alert", "kind", string(al.Kind), "severity", string(al.Severity), "account", al.Account, "frozen", froze, "audit_index", idx)
 		if n := c.trip.notifier.Load(); n != nil {
 			id := make([]byte, 8)
@@ -430,9 +441,12 @@ func (c *Clinic) closeTripwires() {
 	}
 	c.trip.closeOnce.Do(func() { close(c.trip.closing) })
 	c.trip.plants.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
 	if n := c.trip.notifier.Swap(nil); n != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
 		n.Close(ctx)
+	}
+	if p := c.trip.postman.Swap(nil); p != nil {
+		p.Close(ctx)
 	}
 }

@@ -17,6 +17,7 @@ func (s *Server) adminRoutes() {
 	s.mux.HandleFunc("GET /admin/users", s.role(s.adminUsers, hush.RoleAdmin))
 	s.mux.HandleFunc("POST /admin/users", s.role(s.adminAddUser, hush.RoleAdmin))
 	s.mux.HandleFunc("POST /admin/users/{id}/deactivate", s.role(s.adminDeactivate, hush.RoleAdmin))
+	s.mux.HandleFunc("POST /admin/users/{id}/reset-mfa", s.role(s.adminResetMFA, hush.RoleAdmin))
 	s.mux.HandleFunc("GET /admin/careteam", s.role(s.adminCareTeam, hush.RoleAdmin))
 	s.mux.HandleFunc("POST /admin/careteam", s.role(s.adminRequest, hush.RoleAdmin))
 	s.mux.HandleFunc("GET /admin/audit", s.role(s.adminAudit, hush.RoleAdmin, hush.RoleAuditor))
@@ -37,22 +38,28 @@ func (s *Server) role(h handler, roles ...hush.Role) http.HandlerFunc {
 }
 
 type usersData struct {
-	Users []hush.User
-	Roles []hush.Role
+	Users  []hush.User
+	Roles  []hush.Role
+	Issued *issuedCode // an enrolment code just issued, shown once
+}
+
+type issuedCode struct {
+	Email, Code, Expires string
+	Emailed              bool
 }
 
 func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request, sess *session) {
-	s.renderUsers(w, r, sess, http.StatusOK, "", "")
+	s.renderUsers(w, r, sess, http.StatusOK, "", "", nil)
 }
 
-func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, sess *session, status int, errKey, detail string) {
+func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, sess *session, status int, errKey, detail string, issued *issuedCode) {
 	us, err := s.c.Users(r.Context(), "")
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.render(w, r, status, "admin_users", page{Title: "admin.users", User: s.user(r, sess), Active: "admin", Error: errKey, Detail: detail,
-		Data: usersData{Users: us, Roles: []hush.Role{hush.RoleClinician, hush.RoleReception, hush.RoleAdmin, hush.RoleAuditor}}})
+		Data: usersData{Users: us, Roles: []hush.Role{hush.RoleClinician, hush.RoleReception, hush.RoleAdmin, hush.RoleAuditor}, Issued: issued}})
 }
 
 func (s *Server) adminAddUser(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -61,18 +68,53 @@ func (s *Server) adminAddUser(w http.ResponseWriter, r *http.Request, sess *sess
 	if err == nil && role == hush.RolePatient {
 		err = hush.Errorf(hush.EINVALID, "patient accounts are made from the patient's record")
 	}
+	var u hush.User
 	if err == nil {
-		_, err = s.c.AddUser(r.Context(), clinic.NewUser{Email: r.PostFormValue("email"), Name: r.PostFormValue("name"), Role: role, Password: []byte(r.PostFormValue("password"))})
+		u, err = s.c.AddUser(r.Context(), clinic.NewUser{Email: r.PostFormValue("email"), Name: r.PostFormValue("name"), Role: role, Password: []byte(r.PostFormValue("password"))})
 	}
 	if err != nil {
 		if c := hush.ErrorCode(err); c == hush.EINVALID || c == hush.ECONFLICT {
-			s.renderUsers(w, r, sess, http.StatusBadRequest, "admin.adduserfail", hush.ErrorMessage(err))
+			s.renderUsers(w, r, sess, http.StatusBadRequest, "admin.adduserfail", hush.ErrorMessage(err), nil)
 			return
 		}
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+	// The first sign-in needs the enrolment code too: e-mailed to the
+	// holder when the clinic has a relay, else shown here once.
+	ec, err := s.c.IssueEnrolmentCode(r.Context(), u.ID, true)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.renderUsers(w, r, sess, http.StatusOK, "", "", issuedOf(u, ec))
+}
+
+func issuedOf(u hush.User, ec clinic.EnrolmentCode) *issuedCode {
+	return &issuedCode{Email: u.Email, Code: ec.Code, Emailed: ec.Emailed, Expires: ec.Expires.In(clinic.Helsinki).Format("2006-01-02 15:04")}
+}
+
+// adminResetMFA removes an account's second factors and issues a new
+// enrolment code (for a lost phone, or a suspected takeover).
+func (s *Server) adminResetMFA(w http.ResponseWriter, r *http.Request, sess *session) {
+	u, err := s.c.User(r.Context(), r.PathValue("id"))
+	if err == nil && u.ID == sess.actor.UserID {
+		err = hush.Errorf(hush.EINVALID, "you cannot reset your own second step here")
+	}
+	var ec clinic.EnrolmentCode
+	if err == nil {
+		ec, err = s.c.ResetMFA(r.Context(), u.ID, true)
+	}
+	if err != nil {
+		if hush.ErrorCode(err) == hush.EINVALID {
+			s.renderUsers(w, r, sess, http.StatusBadRequest, "admin.resetmfa", hush.ErrorMessage(err), nil)
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	s.sessions.dropUser(u.ID, nil)
+	s.renderUsers(w, r, sess, http.StatusOK, "", "", issuedOf(u, ec))
 }
 
 func (s *Server) adminDeactivate(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -88,7 +130,7 @@ func (s *Server) adminDeactivate(w http.ResponseWriter, r *http.Request, sess *s
 	}
 	if err != nil {
 		if hush.ErrorCode(err) == hush.EINVALID {
-			s.renderUsers(w, r, sess, http.StatusBadRequest, "admin.deactivatefail", hush.ErrorMessage(err))
+			s.renderUsers(w, r, sess, http.StatusBadRequest, "admin.deactivatefail", hush.ErrorMessage(err), nil)
 			return
 		}
 		s.fail(w, r, err)

@@ -91,13 +91,14 @@ func TestBrowser(t *testing.T) {
 	type account struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
+		Enrol    string `json:"enrol"` // the one-time enrolment code of the first sign-in
 	}
 	cfg := map[string]any{
 		"url": e.srv.URL, "adminURL": adminSrv.URL, "keysURL": keysURL, "chromium": chromium,
-		"clinician":  account{"maria@x.fi", pw},
-		"reception":  account{"desk@x.fi", pw},
-		"admin":      account{"admin@x.fi", pw},
-		"webauthn":   account{"juhani@x.fi", pw},
+		"clinician":  account{"maria@x.fi", pw, e.enrol["maria@x.fi"]},
+		"reception":  account{"desk@x.fi", pw, e.enrol["desk@x.fi"]},
+		"admin":      account{"admin@x.fi", pw, e.enrol["admin@x.fi"]},
+		"webauthn":   account{"juhani@x.fi", pw, e.enrol["juhani@x.fi"]},
 		"patient":    e.pid,
 		"note":       n.ID,
 		"noteMarker": marker,

@@ -51,8 +51,10 @@ type Server struct {
 	mux      *http.ServeMux
 	pages    map[string]*template.Template
 	sessions *sessions
-	byEmail  *auth.Throttle
-	byAddr   *auth.Throttle
+	byEmail  *auth.Throttle // per account, every sign-in step
+	byAddr   *auth.Throttle // per client address (IPv6 /64)
+	byDevice *auth.Throttle // per known device, for its own account (guard.go)
+	watch    *signinWatch
 	csrf     *http.CrossOriginProtection
 	now      func() time.Time
 	admin    bool
@@ -69,6 +71,7 @@ func NewAdmin(c *clinic.Clinic, log *slog.Logger) (*Server, error) { return newS
 func newServer(c *clinic.Clinic, log *slog.Logger, admin bool) (*Server, error) {
 	s := &Server{c: c, log: log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, sessions: newSessions(),
 		byEmail: auth.NewThrottle(5, 15*time.Minute, 15*time.Minute), byAddr: auth.NewThrottle(30, 15*time.Minute, 15*time.Minute),
+		byDevice: auth.NewThrottle(5, 15*time.Minute, 15*time.Minute), watch: newSigninWatch(),
 		csrf: http.NewCrossOriginProtection(), now: time.Now}
 	// A frozen account's browser sessions end at once, their keys wiped.
 	c.OnFreeze(func(userID string) { s.sessions.dropUser(userID, nil) })
@@ -99,6 +102,8 @@ func newServer(c *clinic.Clinic, log *slog.Logger, admin bool) (*Server, error) 
 	s.mux.HandleFunc("POST /signin", s.signin)
 	s.mux.HandleFunc("GET /signin/mfa", s.pending(stageMFA, s.mfaPage))
 	s.mux.HandleFunc("POST /signin/mfa", s.pending(stageMFA, s.mfa))
+	s.mux.HandleFunc("GET /signin/code", s.pending(stageCode, s.enrolCodePage))
+	s.mux.HandleFunc("POST /signin/code", s.pending(stageCode, s.enrolCode))
 	s.mux.HandleFunc("GET /signin/enroll", s.pending(stageEnroll, s.enrollPage))
 	s.mux.HandleFunc("POST /signin/enroll", s.pending(stageEnroll, s.enroll))
 	s.mux.HandleFunc("GET /signin/codes", s.pending(stageCodes, s.codesPage))
@@ -266,8 +271,14 @@ func (s *Server) full(h handler) http.HandlerFunc {
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
 			return
 		}
-		// A deactivated account's sessions end at its next request.
-		if ok, err := s.c.Active(r.Context(), sess.actor.UserID); err != nil || !ok {
+		// A deactivated account's sessions end at its next request, and
+		// so do those of an account whose second factor was reset (from
+		// the command line, by another process).
+		ok, err := s.c.Active(r.Context(), sess.actor.UserID)
+		if err == nil && ok {
+			ok, err = s.c.HasTOTP(r.Context(), sess.actor.UserID)
+		}
+		if err != nil || !ok {
 			s.sessions.drop(sess)
 			clearCookie(w)
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
@@ -304,7 +315,8 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	password := r.PostFormValue("password")
-	if ok, wait := s.try(r, email); !ok {
+	keys := s.attemptKeys(r, email)
+	if ok, wait := s.try(r, keys); !ok {
 		s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(wait.Minutes()) + 1})
 		return
 	}
@@ -328,7 +340,8 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnauthorized, "signin", page{Title: "signin.title", Error: "signin.bad"})
 		return
 	}
-	s.byEmail.Succeed("email:" + email)
+	// The account's count is not cleared here: the second step counts
+	// against it too, and only a completed sign-in clears it (succeed).
 	has, err := s.c.HasTOTP(r.Context(), a.UserID)
 	if err != nil {
 		a.Session.Wipe()
@@ -338,12 +351,16 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	st := stageMFA
 	if !has {
-		st = stageEnroll
+		// No second factor yet (a new account, or one an admin reset):
+		// the enrolment code comes first, so that the password alone
+		// cannot enrol anyone's authenticator.
+		st = stageCode
 	}
 	sess := s.sessions.create(a, email, st, s.now())
+	sess.keys = keys
 	setCookie(w, sess)
-	if st == stageEnroll {
-		http.Redirect(w, r, "/signin/enroll", http.StatusSeeOther)
+	if st == stageCode {
+		http.Redirect(w, r, "/signin/code", http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, "/signin/mfa", http.StatusSeeOther)
@@ -365,17 +382,6 @@ func (s *Server) mfaView(r *http.Request, sess *session, errKey string) page {
 	return p
 }
 
-// try counts a sign-in attempt against the account and the client address
-// (IPv6 by /64); the count is taken before the check, so parallel guesses
-// cannot pass the limit.
-func (s *Server) try(r *http.Request, email string) (bool, time.Duration) {
-	now := s.now()
-	if ok, wait := s.byEmail.Try("email:"+email, now); !ok {
-		return false, wait
-	}
-	return s.byAddr.Try("addr:"+addrKey(clientAddr(r)), now)
-}
-
 // addrKey groups IPv6 clients by /64, the block one subscriber holds.
 func addrKey(a string) string {
 	ip := net.ParseIP(a)
@@ -387,7 +393,7 @@ func addrKey(a string) string {
 
 func (s *Server) mfa(w http.ResponseWriter, r *http.Request, sess *session) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	if ok, wait := s.try(r, sess.email); !ok {
+	if ok, wait := s.try(r, sess.keys); !ok {
 		s.sessions.drop(sess)
 		clearCookie(w)
 		s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(wait.Minutes()) + 1})
@@ -398,10 +404,10 @@ func (s *Server) mfa(w http.ResponseWriter, r *http.Request, sess *session) {
 			s.fail(w, r, err)
 			return
 		}
+		s.secondFactorFailed(r, sess.actor.UserID)
 		s.render(w, r, http.StatusUnauthorized, "mfa", s.mfaView(r, sess, "mfa.bad"))
 		return
 	}
-	s.byEmail.Succeed("email:" + sess.email)
 	s.next(w, r, sess)
 }
 
@@ -417,12 +423,15 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request, sess *session) {
 }
 
 // nextStep moves a session past its second factor and returns where the
-// browser goes next.
+// browser goes next. The sign-in is complete: the account's (and the
+// device's) count is cleared, and the browser becomes a known device.
 func (s *Server) nextStep(w http.ResponseWriter, r *http.Request, sess *session) (string, error) {
 	must, err := s.c.MustChangePassword(r.Context(), sess.actor.UserID)
 	if err != nil {
 		return "", err
 	}
+	s.succeed(sess)
+	s.setDevice(w, sess)
 	if must {
 		sess.stage = stageChange
 		return "/signin/password", nil
@@ -463,7 +472,7 @@ func (s *Server) promote(w http.ResponseWriter, sess *session) {
 	delete(s.sessions.m, sess.id)
 	s.sessions.mu.Unlock()
 	next := s.sessions.create(sess.actor, sess.email, stageFull, s.now())
-	next.created = sess.created
+	next.created, next.keys = sess.created, sess.keys
 	setCookie(w, next)
 }
 
@@ -499,8 +508,16 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, sess *session) {
 		http.Redirect(w, r, "/signin/enroll", http.StatusSeeOther)
 		return
 	}
-	codes, err := s.c.EnrollTOTP(r.Context(), sess.actor.UserID, sess.secret, r.PostFormValue("code"))
+	codes, err := s.c.EnrollTOTP(r.Context(), sess.actor.UserID, sess.secret, r.PostFormValue("code"), sess.enrol)
 	if err != nil {
+		if hush.ErrorCode(err) == hush.EUNAUTHORIZED {
+			// The enrolment code was spent by another sign-in, or expired
+			// meanwhile: start again.
+			s.sessions.drop(sess)
+			clearCookie(w)
+			s.render(w, r, http.StatusUnauthorized, "signin", page{Title: "signin.title", Error: "enrolcode.bad"})
+			return
+		}
 		if hush.ErrorCode(err) != hush.EINVALID {
 			s.fail(w, r, err)
 			return
@@ -510,7 +527,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, sess *session) {
 		return
 	}
 	clear(sess.secret)
-	sess.secret, sess.codes, sess.stage = nil, codes, stageCodes
+	sess.secret, sess.codes, sess.stage, sess.enrol = nil, codes, stageCodes, ""
 	s.sessions.dropUser(sess.actor.UserID, sess) // a new second factor: other sessions end
 	http.Redirect(w, r, "/signin/codes", http.StatusSeeOther)
 }

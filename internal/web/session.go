@@ -24,10 +24,11 @@ type stage int
 
 const (
 	stageMFA    stage = iota // password accepted, second factor pending
-	stageEnroll              // password accepted, no second factor yet: enrol one
+	stageEnroll              // password and enrolment code accepted, no second factor yet: enrol one
 	stageCodes               // enrolled; recovery codes shown once
 	stageChange              // must choose a new password (and key pair)
 	stageFull                // signed in
+	stageCode                // password accepted, no second factor: the enrolment code first
 )
 
 type session struct {
@@ -37,6 +38,8 @@ type session struct {
 	actor    *hush.Actor
 	email    string
 	secret   []byte                // TOTP secret being enrolled
+	enrol    string                // the enrolment code accepted at stageCode, spent at enrolment
+	keys     []string              // the throttle keys this sign-in counts against (attemptKeys)
 	codes    []string              // recovery codes to show once
 	waLogin  *webauthn.SessionData // a security-key challenge at the second step
 	waReg    *webauthn.SessionData // a security-key registration under way
@@ -55,7 +58,7 @@ func (s *session) wipe() {
 	s.actor.Session.Wipe()
 	s.actor.Key = nil
 	clear(s.secret)
-	s.codes = nil
+	s.codes, s.enrol = nil, ""
 	s.waLogin, s.waReg = nil, nil
 }
 

@@ -38,14 +38,30 @@ func (e *env) password(email string) string {
 }
 
 type env struct {
-	t    testing.TB
-	c    *clinic.Clinic
-	app  *web.Server
-	srv  *httptest.Server
-	pid  string
-	now  time.Time
-	keys map[string][]byte // email -> TOTP secret once enrolled
-	pws  map[string]string // email -> password after the first sign-in
+	t     testing.TB
+	c     *clinic.Clinic
+	app   *web.Server
+	srv   *httptest.Server
+	pid   string
+	now   time.Time
+	keys  map[string][]byte // email -> TOTP secret once enrolled
+	pws   map[string]string // email -> password after the first sign-in
+	enrol map[string]string // email -> enrolment code for the first sign-in
+}
+
+// issueCode gives a user a new enrolment code, as the admin would.
+func (e *env) issueCode(email string) string {
+	e.t.Helper()
+	u, err := e.c.UserByEmail(context.Background(), email)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ec, err := e.c.IssueEnrolmentCode(context.Background(), u.ID, false)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.enrol[email] = ec.Code
+	return ec.Code
 }
 
 func newEnv(t testing.TB) *env {
@@ -80,7 +96,10 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, c: c, app: app, pid: p.ID, now: time.Now(), keys: map[string][]byte{}, pws: map[string]string{}}
+	e := &env{t: t, c: c, app: app, pid: p.ID, now: time.Now(), keys: map[string][]byte{}, pws: map[string]string{}, enrol: map[string]string{}}
+	for _, email := range []string{"admin@x.fi", "maria@x.fi", "juhani@x.fi", "desk@x.fi"} {
+		e.issueCode(email)
+	}
 	app.SetClock(func() time.Time { return e.now })
 	c.SetClock(func() time.Time { return e.now })
 	e.srv = httptest.NewTLSServer(app)
@@ -160,6 +179,9 @@ func (b *browser) signIn(email string) []string {
 	b.e.t.Helper()
 	p := b.post("/signin", url.Values{"email": {email}, "password": {b.e.password(email)}})
 	var codes []string
+	if p.url == "/signin/code" {
+		p = b.post("/signin/code", url.Values{"code": {b.e.enrol[email]}})
+	}
 	switch p.url {
 	case "/signin/enroll":
 		m := keyRE.FindStringSubmatch(p.body)
@@ -300,7 +322,7 @@ func TestLockout(t *testing.T) {
 		t.Fatalf("after 5 failures: %d %s", p.status, p.body)
 	}
 	e.now = e.now.Add(16 * time.Minute)
-	if p := b.post("/signin", url.Values{"email": {"desk@x.fi"}, "password": {pw}}); p.url != "/signin/enroll" {
+	if p := b.post("/signin", url.Values{"email": {"desk@x.fi"}, "password": {pw}}); p.url != "/signin/code" {
 		t.Fatalf("after the lockout: %s", p.url)
 	}
 }
@@ -648,6 +670,15 @@ func TestAdminPages(t *testing.T) {
 	if !strings.Contains(p.body, "leena@x.fi") {
 		t.Fatalf("after adding: %s", p.body)
 	}
+	// The enrolment code is shown once, to hand over apart from the password.
+	code := regexp.MustCompile(`data-testid="enrolment-code">([a-z2-7-]{23})<`).FindStringSubmatch(p.body)
+	if code == nil {
+		t.Fatalf("no enrolment code shown: %s", p.body)
+	}
+	e.enrol["leena@x.fi"] = code[1]
+	if p := admin.get("/admin/users"); strings.Contains(p.body, code[1]) {
+		t.Fatal("the enrolment code is shown again")
+	}
 	if p := admin.post("/admin/users", url.Values{"name": {"X"}, "email": {"leena@x.fi"}, "role": {"clinician"}, "password": {pw}}); p.status != 400 || !strings.Contains(p.body, "already exists") {
 		t.Fatalf("duplicate: %d", p.status)
 	}
@@ -725,7 +756,9 @@ func TestSecondStepGuessing(t *testing.T) {
 func TestStaleEnrolmentCannotHijack(t *testing.T) {
 	e := newEnv(t)
 	attacker := e.browser()
-	p := attacker.post("/signin", url.Values{"email": {"juhani@x.fi"}, "password": {pw}})
+	// The worst case: the attacker has the enrolment code too.
+	attacker.post("/signin", url.Values{"email": {"juhani@x.fi"}, "password": {pw}})
+	p := attacker.post("/signin/code", url.Values{"code": {e.enrol["juhani@x.fi"]}})
 	if p.url != "/signin/enroll" {
 		t.Fatalf("attacker at %s", p.url)
 	}

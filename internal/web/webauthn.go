@@ -141,19 +141,20 @@ func (s *Server) keysBegin(w http.ResponseWriter, r *http.Request, sess *session
 		s.jsonError(w, r, http.StatusBadRequest, "keys.needcode")
 		return
 	}
-	if ok, wait := s.try(r, sess.email); !ok {
+	if ok, wait := s.try(r, sess.keys); !ok {
 		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": fmt.Sprintf(translate(lang(r), "signin.locked"), int(wait.Minutes())+1)})
 		return
 	}
 	if err := s.c.VerifySecondFactor(r.Context(), sess.actor.UserID, in.Code); err != nil {
 		if hush.ErrorCode(err) == hush.EUNAUTHORIZED {
+			s.secondFactorFailed(r, sess.actor.UserID)
 			s.jsonError(w, r, http.StatusUnauthorized, "mfa.bad")
 			return
 		}
 		s.jsonError(w, r, http.StatusInternalServerError, "error.other")
 		return
 	}
-	s.byEmail.Succeed("email:" + sess.email)
+	s.succeed(sess)
 	u, err := s.waMe(r, sess)
 	if err != nil {
 		s.jsonError(w, r, http.StatusInternalServerError, "error.other")
@@ -227,11 +228,29 @@ func (s *Server) keysFinish(w http.ResponseWriter, r *http.Request, sess *sessio
 }
 
 func (s *Server) keysRemove(w http.ResponseWriter, r *http.Request, sess *session) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	id, err := base64.RawURLEncoding.DecodeString(r.PathValue("id"))
 	if err != nil {
 		s.error(w, r, http.StatusNotFound, "error.notfound")
 		return
 	}
+	// Removing a key changes how the account signs in: like adding one,
+	// it asks for the second factor again (a borrowed session is not
+	// enough), counted against the sign-in throttles.
+	if ok, _ := s.try(r, sess.keys); !ok {
+		s.error(w, r, http.StatusTooManyRequests, "keys.locked")
+		return
+	}
+	if err := s.c.VerifySecondFactor(r.Context(), sess.actor.UserID, r.PostFormValue("code")); err != nil {
+		if hush.ErrorCode(err) == hush.EUNAUTHORIZED {
+			s.secondFactorFailed(r, sess.actor.UserID)
+			s.error(w, r, http.StatusUnauthorized, "mfa.bad")
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	s.succeed(sess)
 	if err := s.c.RemoveSecurityKey(r.Context(), id); err != nil {
 		s.fail(w, r, err)
 		return
@@ -268,7 +287,7 @@ func (s *Server) mfaKeyBegin(w http.ResponseWriter, r *http.Request, sess *sessi
 func (s *Server) mfaKeyFinish(w http.ResponseWriter, r *http.Request, sess *session) {
 	data := sess.waLogin
 	sess.waLogin = nil // a challenge answers once
-	if ok, wait := s.try(r, sess.email); !ok {
+	if ok, wait := s.try(r, sess.keys); !ok {
 		s.sessions.drop(sess)
 		clearCookie(w)
 		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": fmt.Sprintf(translate(lang(r), "signin.locked"), int(wait.Minutes())+1)})
@@ -314,13 +333,13 @@ func (s *Server) mfaKeyFinish(w http.ResponseWriter, r *http.Request, sess *sess
 	}
 	if err := s.c.SecurityKeyUsed(r.Context(), sess.actor.UserID, used, verr); err != nil {
 		if hush.ErrorCode(err) == hush.EUNAUTHORIZED {
+			s.secondFactorFailed(r, sess.actor.UserID)
 			s.jsonError(w, r, http.StatusUnauthorized, "keys.failed")
 			return
 		}
 		s.jsonError(w, r, http.StatusInternalServerError, "error.other")
 		return
 	}
-	s.byEmail.Succeed("email:" + sess.email)
 	next, err := s.nextStep(w, r, sess)
 	if err != nil {
 		s.jsonError(w, r, http.StatusInternalServerError, "error.other")
