@@ -110,6 +110,17 @@ func TestAccessControl(t *testing.T) {
 	if r := f.do("a@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(w["id"].(string), "SOAP", "final", "x")); r.status != 403 {
 		t.Errorf("a note on a waiting patient's record: status %d, want 403", r.status)
 	}
+	// Later reception names the first clinician (the record holds no
+	// content, so a new epoch is granted to them), and A can write; with
+	// content in it, naming another first team is refused (recovery's job).
+	wid := w["id"].(string)
+	first := map[string]any{"resourceType": "CareTeam", "status": "active", "subject": map[string]any{"reference": "Patient/" + wid},
+		"participant": []any{map[string]any{"member": map[string]any{"reference": "Practitioner/" + f.ids["a@test.hush"]}}}}
+	f.must(201, f.do("desk@test.hush", "POST", "/fhir/R4/CareTeam", first))
+	f.must(201, f.do("a@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(wid, "SOAP", "final", "first session")))
+	if r := f.do("desk@test.hush", "PUT", "/fhir/R4/CareTeam/"+wid, first); r.status != 403 {
+		t.Errorf("reception changed a held record's care team: status %d, want 403", r.status)
+	}
 	n := f.must(201, f.do("a@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "DAP", "final", "D: low mood. A: moderate. P: activation.")))
 	nid := n["id"].(string)
 

@@ -88,3 +88,52 @@ func TestUnstampedRowAfterUpgrade(t *testing.T) {
 		t.Fatalf("an unstamped row after the upgrade: %v, want the integrity refusal", err)
 	}
 }
+
+// TestFirstCareTeam: a waiting-list record (registered without a
+// clinician) gets its first clinician from reception through a new epoch;
+// a record with content that no one holds does not (recovery's job); and
+// naming a canary's clinicians trips the canary.
+func TestFirstCareTeam(t *testing.T) {
+	e := newEnv(t)
+	desk := e.user("desk@x.fi", hush.RoleReception)
+	doc := e.user("doc@x.fi", hush.RoleClinician)
+	gone := e.user("gone@x.fi", hush.RoleClinician)
+
+	w, err := e.c.CreatePatient(as(desk), hush.Patient{Family: "Odottaja", BirthDate: "1990-01-01"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := e.c.SetCareTeam(as(desk), w.ID, []string{doc.UserID})
+	if err != nil || len(team) != 1 || team[0] != doc.UserID {
+		t.Fatalf("first clinician: %v, %v", team, err)
+	}
+	if _, err := e.c.CreateNote(as(doc), w.ID, NoteInput{Kind: hush.KindSOAP, Status: hush.StatusSigned, Text: "first session"}); err != nil {
+		t.Fatalf("the first clinician cannot write: %v", err)
+	}
+	if _, err := e.c.SetCareTeam(as(desk), w.ID, []string{gone.UserID}); hush.ErrorCode(err) != hush.EFORBIDDEN {
+		t.Fatalf("reception changed a held team: %v", err)
+	}
+
+	// A record whose only clinician left holds content no one can open.
+	p, err := e.c.CreatePatient(as(gone), hush.Patient{Family: "Orpo", BirthDate: "1980-01-01"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.CreateNote(as(gone), p.ID, NoteInput{Kind: hush.KindSOAP, Status: hush.StatusSigned, Text: "held by gone"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.DeactivateUser(e.ctx, "gone@x.fi"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.SetCareTeam(as(desk), p.ID, []string{doc.UserID}); hush.ErrorCode(err) != hush.ECONFLICT {
+		t.Fatalf("a first team on a record with content: %v, want a conflict", err)
+	}
+
+	ids, err := e.c.AddCanaries(e.ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.SetCareTeam(as(desk), ids[0], []string{doc.UserID}); !ErrFrozen(err) {
+		t.Fatalf("naming a canary's clinician: %v, want the account frozen", err)
+	}
+}

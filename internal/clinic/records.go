@@ -415,9 +415,23 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 	if len(wantSet) > maxCareTeam {
 		return nil, errTeamFull
 	}
+	if c.IsCanary(patientID) {
+		// Naming a canary's clinicians is a request for its record: the trip.
+		err := hush.Errorf(hush.ENOTFOUND, "patient not found")
+		return nil, c.logRead(ctx, err, c.event(ctx, audit.ActPatientRead, patientID, "", err))
+	}
 	changed := false
 	var result []string
+	first := false
 	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		if team, err := tx.CareTeam(patientID); err == nil && len(team) == 0 {
+			first = true
+			if err := c.firstCareTeam(ctx, tx, a, patientID, wantSet); err != nil {
+				return err
+			}
+			result, err = tx.CareTeam(patientID)
+			return err
+		}
 		if err := c.clinician(tx, a, patientID); err != nil {
 			return err
 		}
@@ -472,10 +486,60 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 	if err != nil {
 		return nil, c.logDenied(ctx, err, c.event(ctx, audit.ActGrant, patientID, "", err))
 	}
-	if changed {
+	if changed || first {
 		c.forgetSeeds(patientID)
 	}
 	return result, nil
+}
+
+// firstCareTeam names the first clinicians of a record registered without
+// one (a waiting-list patient). No one holds such a record but the recovery
+// key, so nobody can open its seed to grant it; but while it holds no
+// clinical content there is nothing under that seed to share. The record
+// starts a new epoch whose fresh seed is granted to the clinicians and the
+// recovery key, and they join the team. Reception, admins and clinicians
+// may do this; once the record has content, only a recovery grant (two
+// shares) adds someone to a record no one holds.
+func (c *Clinic) firstCareTeam(ctx context.Context, tx *store.Tx, a *hush.Actor, patientID string, want map[string]bool) error {
+	if a.Role == hush.RoleAuditor || a.Role == hush.RolePatient {
+		return hush.Errorf(hush.EFORBIDDEN, "only reception, admins and clinicians name a patient's clinicians")
+	}
+	if _, err := tx.PatientByID(patientID); err != nil {
+		return err
+	}
+	notes, err := tx.NotesOf(patientID)
+	if err != nil {
+		return err
+	}
+	content := len(notes)
+	for _, kind := range []string{"measure", "diagnosis"} {
+		items, err := tx.Items(patientID, kind)
+		if err != nil {
+			return err
+		}
+		content += len(items)
+	}
+	if content > 0 {
+		return hush.Errorf(hush.ECONFLICT, "this record has clinical content and no clinician holds it: its recovery officers grant it with hush recover grant")
+	}
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	now := c.millis()
+	if err := c.rekey(tx, patientID, ids, now); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := tx.AddCareTeam(patientID, id, a.UserID, now); err != nil {
+			return err
+		}
+		if _, err := c.audit.AppendTx(tx, c.event(ctx, audit.ActGrant, patientID, id, nil)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxCareTeam is the most clinicians a care team holds.

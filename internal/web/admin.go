@@ -181,6 +181,21 @@ func (s *Server) adminCareTeam(w http.ResponseWriter, r *http.Request, sess *ses
 func (s *Server) adminRequest(w http.ResponseWriter, r *http.Request, sess *session) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	pid := r.PostFormValue("patient")
+	// A record no clinician holds yet (a waiting-list patient) gets its
+	// first clinician at once; otherwise the request asks the team.
+	team, err := s.c.CareTeam(r.Context(), pid)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(team) == 0 {
+		if _, err := s.c.SetCareTeam(r.Context(), pid, []string{r.PostFormValue("clinician")}); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/admin/careteam?patient="+pid, http.StatusSeeOther)
+		return
+	}
 	if _, err := s.c.RequestCareTeam(r.Context(), pid, r.PostFormValue("clinician")); err != nil && hush.ErrorCode(err) != hush.ECONFLICT {
 		s.fail(w, r, err)
 		return
