@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -27,19 +26,7 @@ import (
 // default).
 func canaryFixture(t *testing.T) (*fixture, *webhookReceiver) {
 	f := newFixture(t, "desk@test.hush=reception", "desk2@test.hush=reception", "doc@test.hush=clinician")
-	hook := &webhookReceiver{secret: []byte("a webhook secret of at least 32 bytes!")}
-	srv := httptest.NewServer(hook)
-	t.Cleanup(srv.Close)
-	cl := f.open()
-	s := clinic.DefaultSettings()
-	s.Hours = [7]string{"00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00", "00:00-24:00"}
-	s.RateLimit = 1000
-	s.WebhookURL, s.WebhookSecret = srv.URL+"/hush-alerts", string(hook.secret)
-	if err := cl.UpdateSettings(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
-	cl.Close()
-	return f, hook
+	return f, alertsToWebhook(t, f)
 }
 
 // intakePatient is a patient reception registers before a clinician is

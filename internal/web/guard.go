@@ -246,10 +246,7 @@ func (s *Server) enrolCodePage(w http.ResponseWriter, r *http.Request, sess *ses
 
 func (s *Server) enrolCode(w http.ResponseWriter, r *http.Request, sess *session) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	if ok, wait := s.try(r, sess.keys); !ok {
-		s.sessions.drop(sess)
-		clearCookie(w)
-		s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(wait.Minutes()) + 1})
+	if !s.stepAllowed(w, r, sess) {
 		return
 	}
 	code := strings.TrimSpace(r.PostFormValue("code"))

@@ -391,12 +391,22 @@ func addrKey(a string) string {
 	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
-func (s *Server) mfa(w http.ResponseWriter, r *http.Request, sess *session) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	if ok, wait := s.try(r, sess.keys); !ok {
+// stepAllowed counts one sign-in step (a code, a second factor) against
+// the account and address limits; over them, the half-signed-in session
+// ends and the sign-in page says how long to wait.
+func (s *Server) stepAllowed(w http.ResponseWriter, r *http.Request, sess *session) bool {
+	ok, wait := s.try(r, sess.keys)
+	if !ok {
 		s.sessions.drop(sess)
 		clearCookie(w)
 		s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(wait.Minutes()) + 1})
+	}
+	return ok
+}
+
+func (s *Server) mfa(w http.ResponseWriter, r *http.Request, sess *session) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if !s.stepAllowed(w, r, sess) {
 		return
 	}
 	if err := s.c.VerifySecondFactor(r.Context(), sess.actor.UserID, r.PostFormValue("code")); err != nil {
