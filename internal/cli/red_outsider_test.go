@@ -2,6 +2,13 @@ package cli_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -63,4 +70,72 @@ func TestRedCanaryNamedBeforeRefresh(t *testing.T) {
 		t.Fatalf("naming the new canary's clinician: %d %s", r.status, r.body)
 	}
 	hook.waitFor(t, "canary", f.ids["admin@test.hush"])
+}
+
+// TestRedSigninNameMemory: a stranger with no credentials, from one
+// address, sends sign-ins under names of their choosing. The address is
+// locked after 30 attempts, but each refused attempt has already been
+// counted against the name first (try counts "email:" before "addr:"),
+// so every request leaves an entry in the account throttle for 15
+// minutes, keyed by the raw name (up to the 4 KiB form, never checked
+// against NormalizeEmail's 254 characters), and the throttle prunes only
+// expired entries (past 10,000 it scans the whole map on every attempt).
+// The defended outcome: what one locked-out address sends costs the
+// server bounded memory.
+func TestRedSigninNameMemory(t *testing.T) {
+	f := newFixture(t)
+	f.serve()
+	const n, workers = 3000, 6
+	pad := strings.Repeat("x", 3900)
+	b := f.browser(t, "127.0.0.9")
+	b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	b.c.Jar = nil
+	send := func(i int) int {
+		resp, err := b.c.PostForm(f.url+"/signin", url.Values{"email": {fmt.Sprintf("%d%s@x.fi", i, pad)}, "password": {"x"}})
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; i < 40; i++ { // lock the address, warm up
+		send(i)
+	}
+	if st := send(40); st != http.StatusTooManyRequests {
+		t.Fatalf("the address is not locked: %d", st)
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if st := send(i); st != http.StatusTooManyRequests {
+					t.Errorf("attempt %d: %d", i, st)
+				}
+			}
+		}()
+	}
+	for i := 100; i < 100+n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	grown := int64(heap()) - int64(before)
+	t.Logf("heap grew %d KiB after %d refused sign-ins from one locked address", grown/1024, n)
+	if grown > 4<<20 {
+		t.Errorf("a locked-out address made the server keep %d MiB for %d refused sign-ins (%d bytes each): memory grows with what a stranger sends",
+			grown>>20, n, grown/n)
+	}
 }
