@@ -139,3 +139,24 @@ func TestRedSigninNameMemory(t *testing.T) {
 			grown>>20, n, grown/n)
 	}
 }
+
+// TestRedContactBidi: names refuse bidirectional overrides and isolates
+// ("text that displays other than it reads"), but a patient's contact
+// e-mail (and a guardian's) takes them: "aino@\u202Eif.elpmaxe" is shown
+// to reception as aino@example.fi while mail goes elsewhere. The
+// defended outcome: a contact point with a bidi control is refused like a
+// name, with a 400 that names the rule.
+func TestRedContactBidi(t *testing.T) {
+	f := newFixture(t, "desk@test.hush=reception")
+	f.serve()
+	for _, v := range []string{"aino@\u202eif.elpmaxe", "aino@\u2067example.fi"} {
+		p := intakePatient("Aalto", "Aino", "")
+		delete(p, "identifier")
+		p["birthDate"] = "1980-01-01"
+		p["telecom"] = []any{map[string]any{"system": "email", "value": v}}
+		r := f.do("desk@test.hush", "POST", "/fhir/R4/Patient", p)
+		if r.status != 400 {
+			t.Errorf("a contact e-mail %+q: %d %s, want 400 (bidirectional control)", v, r.status, r.body)
+		}
+	}
+}
