@@ -314,6 +314,7 @@ func (c *Clinic) UpdatePatient(ctx context.Context, p hush.Patient) (hush.Patien
 	if a.Role == hush.RoleAuditor {
 		return hush.Patient{}, hush.Errorf(hush.EFORBIDDEN, "auditors do not change patient details")
 	}
+	c.dir.refresh(ctx) // a canary made by another process is marked as its entry loads
 	if c.IsCanary(p.ID) {
 		// A correction of a canary is a request for its record: the trip.
 		err := hush.Errorf(hush.ENOTFOUND, "patient not found")

@@ -35,7 +35,7 @@ type profile struct {
 func NormalizeEmail(s string) (string, error) {
 	e := strings.ToLower(strings.TrimSpace(s))
 	at := strings.IndexByte(e, '@')
-	if len(e) > 254 || at < 1 || at == len(e)-1 || strings.ContainsAny(e, " \t\r\n<>,;\"") || strings.Count(e, "@") != 1 || !utf8.ValidString(e) {
+	if len(e) > 254 || at < 1 || at == len(e)-1 || strings.ContainsAny(e, " \t\r\n<>,;\"") || strings.Count(e, "@") != 1 || !utf8.ValidString(e) || hasBidiControl(e) {
 		return "", hush.Errorf(hush.EINVALID, "email address is not valid")
 	}
 	return e, nil
