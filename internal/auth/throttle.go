@@ -20,7 +20,18 @@ type Throttle struct {
 
 	mu    sync.Mutex
 	state map[string]*throttleState
+	prune int // prune when the map grows past this (doubles with it)
 }
+
+// The throttle's memory is bounded: past throttlePrune keys the expired
+// ones are dropped (again each time the map has doubled, so pruning costs
+// O(1) per attempt on average), and past throttleCap the keys that are not
+// locked are forgotten too: partial counts of strangers' made-up names go
+// before any lock does.
+const (
+	throttlePrune = 10_000
+	throttleCap   = 200_000
+)
 
 type throttleState struct {
 	tries       []time.Time
@@ -51,8 +62,22 @@ type Verdict struct {
 func (t *Throttle) Attempt(key string, now time.Time) Verdict {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.state) > 10000 {
+	if len(t.state) > max(t.prune, throttlePrune) {
 		t.pruneLocked(now)
+		if len(t.state) > throttleCap {
+			for k, s := range t.state {
+				if !now.Before(s.lockedUntil) {
+					delete(t.state, k)
+				}
+			}
+		}
+		for k := range t.state {
+			if len(t.state) <= throttleCap {
+				break
+			}
+			delete(t.state, k) // only locks left, and too many: the oldest go at random
+		}
+		t.prune = 2 * len(t.state)
 	}
 	s := t.state[key]
 	if s == nil {

@@ -303,7 +303,11 @@ func (c *Clinic) SignIn(ctx context.Context, email string, password []byte) (*hu
 		if r.ID == "" {
 			ev.Private.Email = e
 		}
-		c.audit.Append(ctx, ev)
+		if r.ID != "" || c.audit.HasRoomForNoise() {
+			// A failure under a name no account has is a stranger's noise:
+			// below the disk reserve it is not logged (rejected.go).
+			c.audit.Append(ctx, ev)
+		}
 		return nil, bad
 	}
 	cred := seal.FromPassword(password, r.PwSalt)

@@ -48,7 +48,9 @@ func (s *Server) attemptKeys(r *http.Request, email string) []string {
 			}
 		}
 	}
-	return []string{"email:" + email, "addr:" + addrKey(clientAddr(r))}
+	// The address first: once it is locked, its attempts stop there and
+	// leave no count (and no memory) under the names it tries.
+	return []string{"addr:" + addrKey(clientAddr(r)), "email:" + email}
 }
 
 func (s *Server) throttleOf(key string) *auth.Throttle {

@@ -313,8 +313,19 @@ func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
+	email, eerr := clinic.NormalizeEmail(r.PostFormValue("email"))
 	password := r.PostFormValue("password")
+	if eerr != nil {
+		// Not an address at all: counted against the client's address only
+		// (a throttle key per made-up name would be memory a stranger
+		// chooses), and answered as any wrong sign-in.
+		if ok, wait := s.try(r, []string{"addr:" + addrKey(clientAddr(r))}); !ok {
+			s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(wait.Minutes()) + 1})
+			return
+		}
+		s.render(w, r, http.StatusUnauthorized, "signin", page{Title: "signin.title", Error: "signin.bad"})
+		return
+	}
 	keys := s.attemptKeys(r, email)
 	if ok, wait := s.try(r, keys); !ok {
 		s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "signin.title", Error: "signin.locked", Data: int(wait.Minutes()) + 1})
