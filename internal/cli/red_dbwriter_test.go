@@ -224,7 +224,6 @@ func TestRedDbwriterCanaryUnmarked(t *testing.T) {
 	}
 }
 
-
 // TestRedDbwriterAnchorsHidden: the start-up anchor check (checkAnchors)
 // finds the newest generation of each user row by replaying audit events
 // selected on the clear audit_events.action column, which no hash covers
