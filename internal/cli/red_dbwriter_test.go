@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hushepr/hush/internal/cli"
+	"github.com/hushepr/hush/internal/clinic"
+	"github.com/hushepr/hush/internal/seal"
 )
 
 // serveOrRefuse starts hush serve like f.serve, but returns the error of a
@@ -274,5 +276,72 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END`,
 	}
 	if !hook.anyIntegrity(5 * time.Second) {
 		t.Errorf("no integrity alert for a rolled-back user row with its anchors hidden")
+	}
+}
+
+// relabelAudit changes the clear action column of audit events (the
+// hashed record stays as it was), with the append-only trigger dropped for
+// the moment of the change and put back as it was.
+func (f *fixture) relabelAudit(from, to string) {
+	f.t.Helper()
+	f.tamper(
+		`DROP TRIGGER audit_events_no_update`,
+		`UPDATE audit_events SET action = '`+to+`' WHERE action = '`+from+`'`,
+		`CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END`,
+	)
+}
+
+// TestRedDbwriterRecoveryKeySwapRestamped: TestInsiderRecoveryKeySwap's
+// attack, once more. checkIntegrity decides whether the one-time upgrade
+// stamping already ran with HasAuditAction, a query on the clear
+// audit_events.action column. The writer swaps meta.recovery_public_key
+// for a key of their own, deletes recovery_public_key_mac, and relabels the
+// integrity.upgrade event's action column: the server believes it is the
+// first open after the upgrade and stamps the attacker's key as the
+// clinic's. Every new record is then granted to it, and the writer opens
+// new notes from the file alone.
+func TestRedDbwriterRecoveryKeySwapRestamped(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician")
+	hook := alertsToWebhook(t, f)
+	mine, err := seal.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tamperArgs(`UPDATE meta SET value = ? WHERE key = 'recovery_public_key'`, mine.Public().Bytes())
+	f.tamper(`DELETE FROM meta WHERE key = 'recovery_public_key_mac'`)
+	f.relabelAudit("integrity.upgrade", "integrity.upgrad")
+
+	if err := f.serveOrRefuse(); err != nil {
+		return // refused start: defended
+	}
+	p := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Swapped", "Sanna", makeHETU(9, 10, 1982, 126), "+358401111114")))
+	pid := p["id"].(string)
+	f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "marker-for-the-swapped-recovery-key")))
+	alerted := hook.anyIntegrity(5 * time.Second)
+	f.shutdown()
+
+	db := openStolen(t, f.data)
+	var clinicID string
+	if err := db.QueryRow(`SELECT value FROM meta WHERE key = 'clinic_id'`).Scan(&clinicID); err != nil {
+		t.Fatal(err)
+	}
+	var epoch int
+	var sealed []byte
+	if err := db.QueryRow(`SELECT epoch, sealed FROM grants WHERE patient_id = ? AND principal = ?`, pid, clinic.RecoveryPrincipal).Scan(&epoch, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	s, err := mine.OpenGrant(seal.GrantContext{Clinic: clinicID, Record: pid, Epoch: epoch, Principal: clinic.RecoveryPrincipal}, sealed)
+	if err == nil {
+		texts := thiefDecryptNotes(t, db, map[string]map[int]*seal.RecordSeed{pid: {epoch: s}})
+		for _, text := range texts {
+			if strings.Contains(text, "marker-for-the-swapped-recovery-key") {
+				t.Errorf("the writer's own recovery key opens a new note: %q", text)
+			}
+		}
+		t.Errorf("a new record was granted to the writer's recovery key")
+	}
+	if !alerted {
+		t.Errorf("no integrity alert for a swapped recovery key")
 	}
 }
