@@ -345,3 +345,27 @@ func TestRedDbwriterRecoveryKeySwapRestamped(t *testing.T) {
 		t.Errorf("no integrity alert for a swapped recovery key")
 	}
 }
+
+// TestRedDbwriterRoleRestamped: the same hidden upgrade event re-stamps a
+// user row whose state MAC was removed. The upgrade checks a row's public
+// key only when it has one, so the writer also clears the key: reception
+// becomes an admin (role changed, public key and both MACs removed), and
+// the server stamps that as the row's true state. The reception token then
+// reads the audit log as an admin.
+func TestRedDbwriterRoleRestamped(t *testing.T) {
+	f := newFixture(t, "desk@test.hush=reception")
+	hook := alertsToWebhook(t, f)
+	desk := f.ids["desk@test.hush"]
+	f.tamper(`UPDATE users SET role = 'admin', public_key = NULL, public_key_mac = NULL, state_mac = NULL WHERE id = '` + desk + `'`)
+	f.relabelAudit("integrity.upgrade", "integrity.upgrad")
+
+	if err := f.serveOrRefuse(); err != nil {
+		return // refused start: defended
+	}
+	if r := f.do("desk@test.hush", "GET", "/fhir/R4/AuditEvent?_count=5", nil); r.status == 200 {
+		t.Errorf("reception, turned admin in the file and re-stamped, reads the audit log: %d", r.status)
+	}
+	if !hook.anyIntegrity(5 * time.Second) {
+		t.Errorf("no integrity alert for a user row stripped of its MACs")
+	}
+}
