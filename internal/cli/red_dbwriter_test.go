@@ -9,6 +9,7 @@ package cli_test
 import (
 	"context"
 	"io"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -367,5 +368,37 @@ func TestRedDbwriterRoleRestamped(t *testing.T) {
 	}
 	if !hook.anyIntegrity(5 * time.Second) {
 		t.Errorf("no integrity alert for a user row stripped of its MACs")
+	}
+}
+
+// TestRedDbwriterRecoveryCodeReused: a recovery code works once — the
+// recovery_codes row's used_at says so, and nothing authenticates it. The
+// writer, who has the password and a recovery code the holder already
+// used (seen on a printed sheet, over a shoulder, in a keylogger), clears
+// used_at: the spent code passes the second step again.
+func TestRedDbwriterRecoveryCodeReused(t *testing.T) {
+	f, _, _ := newSigninFixture(t)
+	b := f.browser(t, "127.0.0.2")
+	_, codes := b.firstSignIn("doc@test.hush", testPassword, f.enrol["doc@test.hush"])
+	if len(codes) == 0 {
+		t.Fatal("no recovery codes shown")
+	}
+	b2 := f.browser(t, "127.0.0.3")
+	if p := b2.signIn("doc@test.hush", signinNewPassword); p.path != "/signin/mfa" {
+		t.Fatalf("sign-in at %s", p.path)
+	}
+	if p := b2.post("/signin/mfa", url.Values{"code": {codes[0]}}); p.path != "/patients" {
+		t.Fatalf("the holder's recovery code: at %s (%d)", p.path, p.status)
+	}
+	f.shutdown()
+
+	f.tamper(`UPDATE recovery_codes SET used_at = NULL`)
+	f.serve()
+	b3 := f.browser(t, "127.0.0.4")
+	if p := b3.signIn("doc@test.hush", signinNewPassword); p.path != "/signin/mfa" {
+		t.Fatalf("sign-in at %s", p.path)
+	}
+	if p := b3.post("/signin/mfa", url.Values{"code": {codes[0]}}); p.path == "/patients" {
+		t.Errorf("a spent recovery code, marked unused in the file, passed the second step again")
 	}
 }
