@@ -402,3 +402,44 @@ func TestRedDbwriterRecoveryCodeReused(t *testing.T) {
 		t.Errorf("a spent recovery code, marked unused in the file, passed the second step again")
 	}
 }
+
+// TestRedDbwriterEpochRollbackRestamped: TestInsiderEpochRollback once
+// more. The writer deletes the record's newest epoch, its grants and its
+// head, and relabels the integrity.upgrade and integrity.state events'
+// action columns: the server re-runs the one-time upgrade, which writes a
+// fresh head for every record without one, naming the newest epoch left on
+// disk — the one the removed clinician still holds. New notes go to it.
+func TestRedDbwriterEpochRollbackRestamped(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician", "doc2@test.hush=clinician")
+	alertsToWebhook(t, f)
+	f.serve()
+	p := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Rollback", "Riikka", makeHETU(3, 4, 1980, 123), "+358401111111")))
+	pid := p["id"].(string)
+	f.shutdown()
+	cl := f.open()
+	ctx := signedIn(t, cl, "doc@test.hush")
+	if _, err := cl.SetCareTeam(ctx, pid, []string{f.ids["doc@test.hush"], f.ids["doc2@test.hush"]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.SetCareTeam(ctx, pid, []string{f.ids["doc@test.hush"]}); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	f.tamper(
+		`DELETE FROM grants WHERE patient_id = '`+pid+`' AND epoch = 2`,
+		`DELETE FROM record_epochs WHERE patient_id = '`+pid+`' AND epoch = 2`,
+		`DELETE FROM record_heads WHERE patient_id = '`+pid+`'`,
+	)
+	f.relabelAudit("integrity.upgrade", "integrity.upgrad")
+	f.relabelAudit("integrity.state", "integrity.stat")
+	if err := f.serveOrRefuse(); err != nil {
+		return
+	}
+	r := f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "after the rollback"))
+	f.shutdown()
+	if r.status == 201 {
+		v := f.snapshotRow(`SELECT max(epoch) FROM notes WHERE patient_id = ?`, []any{pid}, 1)
+		t.Errorf("a note was written after the epoch rollback, under epoch %v, which the removed doc2 holds", v[0])
+	}
+}
