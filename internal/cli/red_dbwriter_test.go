@@ -443,3 +443,35 @@ func TestRedDbwriterEpochRollbackRestamped(t *testing.T) {
 		t.Errorf("a note was written after the epoch rollback, under epoch %v, which the removed doc2 holds", v[0])
 	}
 }
+
+// TestRedDbwriterForgedCareTeamRequest: care-team requests are plain rows
+// (no MAC, no check against the audit log's care-team.request event). The
+// writer inserts one in an admin's name asking to add a clinician of their
+// choosing to a patient's team; the holder sees an ordinary request from the
+// admin and answering it grants the record.
+func TestRedDbwriterForgedCareTeamRequest(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician", "mallory@test.hush=clinician")
+	f.serve()
+	p := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Forged", "Frida", makeHETU(11, 12, 1983, 127), "+358401111115")))
+	pid := p["id"].(string)
+	f.shutdown()
+
+	f.tamperArgs(`INSERT INTO careteam_requests (id, patient_id, clinician_id, requested_by, created_at) VALUES (?,?,?,?,?)`,
+		"0123456789abcdef0123456789abcdef", pid, f.ids["mallory@test.hush"], f.ids["admin@test.hush"], time.Now().UnixMilli())
+
+	cl := f.open()
+	defer cl.Close()
+	ctx := signedIn(t, cl, "doc@test.hush")
+	reqs, err := cl.CareTeamRequests(ctx, pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reqs {
+		if r.ID == "0123456789abcdef0123456789abcdef" {
+			t.Errorf("a care-team request forged in the file is shown to the holder as the admin's")
+		}
+	}
+	if err := cl.AnswerCareTeamRequest(ctx, "0123456789abcdef0123456789abcdef", true); err == nil {
+		t.Errorf("answering a care-team request forged in the file granted the record to the writer's clinician")
+	}
+}
