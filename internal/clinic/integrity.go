@@ -47,6 +47,10 @@ import (
 
 const metaRecoveryPublicMAC = "recovery_public_key_mac"
 
+// integrityMigration made room for the integrity MACs; the process that
+// applies it stamps what is there, once.
+const integrityMigration = "0012_security_state.sql"
+
 // errIntegrity refuses to use security state that fails its MAC.
 var errIntegrity = hush.Errorf(hush.EINTERNAL, "stored security state failed its integrity check; the clinic's administrators have been alerted")
 
@@ -75,7 +79,7 @@ func (c *Clinic) pubKeyMAC(userID string, role hush.Role, gen int64, pub []byte)
 func (c *Clinic) userStateAD(r store.UserRow, gen int64) []byte {
 	pk := sha256.Sum256(r.PublicKey)
 	return seal.AD("hush user state v1", c.id, r.ID, r.Role, r.PatientID, b01(r.Active), nullInt(r.DeactivatedAt), nullInt(r.FrozenAt),
-		b01(r.MustChange), b01(r.HasTOTP), strconv.Itoa(r.SecurityKeys), strconv.FormatInt(r.KeyGen, 10), string(pk[:]),
+		b01(r.MustChange), b01(r.HasTOTP), strconv.Itoa(r.SecurityKeys), strconv.Itoa(r.UsedCodes), strconv.FormatInt(r.KeyGen, 10), string(pk[:]),
 		string(r.PublicKeyMAC), string(r.EmailIndex), strconv.FormatInt(gen, 10))
 }
 
@@ -103,10 +107,12 @@ func (c *Clinic) onlyFactorsDiffer(r store.UserRow) bool {
 	}
 	for _, totp := range []bool{false, true} {
 		for n := 0; n <= MaxSecurityKeys; n++ {
-			t := r
-			t.HasTOTP, t.SecurityKeys = totp, n
-			if c.stateMAC.VerifyMAC(c.userStateAD(t, r.StateGen), r.StateMAC) {
-				return true
+			for used := 0; used <= 10; used++ { // auth.NewRecoveryCodes(10)
+				t := r
+				t.HasTOTP, t.SecurityKeys, t.UsedCodes = totp, n, used
+				if c.stateMAC.VerifyMAC(c.userStateAD(t, r.StateGen), r.StateMAC) {
+					return true
+				}
 			}
 		}
 	}
@@ -305,6 +311,9 @@ func (c *Clinic) putHead(tx *store.Tx, patientID string, epoch int) error {
 	if err := tx.PutRecordHead(h); err != nil {
 		return err
 	}
+	if err := c.moveHead(tx, patientID, h.Gen-1, h.Gen); err != nil {
+		return err
+	}
 	return c.anchor(tx, "record", patientID, h.Gen)
 }
 
@@ -316,11 +325,11 @@ func (c *Clinic) recoveryKeyMAC(pub []byte) []byte {
 // integrity MACs existed, once, and verifies the recovery public key. The
 // stamping is an audit event; after it, an unstamped row is a failure.
 func (c *Clinic) checkIntegrity(ctx context.Context) error {
-	return c.db.ReadWrite(ctx, func(tx *store.Tx) error {
-		upgraded, err := tx.HasAuditAction(audit.ActIntegrityUpgrade)
-		if err != nil {
-			return err
-		}
+	// The stamping runs only in the process that applied the migration
+	// that made room for the MACs: nothing in the file (a clear column, a
+	// missing row) can make it run again.
+	upgraded := !c.db.Migrated(integrityMigration)
+	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
 		pub := c.recoveryPub.Bytes()
 		mac, err := tx.Meta(metaRecoveryPublicMAC)
 		switch {
@@ -336,7 +345,12 @@ func (c *Clinic) checkIntegrity(ctx context.Context) error {
 			return nil
 		}
 		if upgraded {
-			return nil
+			err := c.checkDigest(tx)
+			if err == errIntegrity {
+				c.stateBad.Store(true)
+				return nil
+			}
+			return err
 		}
 		// The one-time upgrade: stamp what is there, after checking what
 		// could already be checked (public keys had a MAC of their own).
@@ -386,11 +400,18 @@ func (c *Clinic) checkIntegrity(ctx context.Context) error {
 		if err := c.audit.StampWitnesses(tx); err != nil {
 			return err
 		}
+		if err := c.initDigest(tx); err != nil {
+			return err
+		}
 		ev := audit.Event{Time: c.now(), ActorID: "operator", ActorRole: string(hush.RoleOperator), Action: audit.ActIntegrityUpgrade,
 			Purpose: audit.PurposeSecurity, Outcome: audit.OutcomeSuccess}
 		_, err = c.audit.AppendTx(tx, ev)
 		return err
 	})
+	if err == nil && !c.recoveryBad && !c.stateBad.Load() {
+		c.digestReady.Store(true)
+	}
+	return err
 }
 
 // integrityAlerts holds what failed its integrity check, each raised once
@@ -411,6 +432,7 @@ var integritySummaries = map[string]string{
 	"user":         "An account's stored security state (role, status, second factors or key) was changed outside Hush. The account cannot be used until it is reviewed.",
 	"record":       "A patient record's stored key state or directory entry was changed or rolled back outside Hush. Nothing is written to the record until it is reviewed.",
 	"recovery_key": "The clinic's stored recovery public key was changed outside Hush. The server refuses to start.",
+	"state":        "Security state in the data directory (accounts, records, tokens, settings, canaries or care-team requests) was changed or put back from an older copy outside Hush. The server stops writing, and refuses to start, until it is reviewed.",
 }
 
 // integrityAlert raises an alert for a row that failed its integrity

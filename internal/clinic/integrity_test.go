@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/store"
@@ -135,5 +136,34 @@ func TestFirstCareTeam(t *testing.T) {
 	}
 	if _, err := e.c.SetCareTeam(as(desk), ids[0], []string{doc.UserID}); !ErrFrozen(err) {
 		t.Fatalf("naming a canary's clinician: %v, want the account frozen", err)
+	}
+}
+
+// TestStateDigestWhileRunning: a row put back in the file while the server
+// runs (a revoked token made live again) is seen by the next sweep's check:
+// an alert, and no more writes; and the next open refuses to start.
+func TestStateDigestWhileRunning(t *testing.T) {
+	e := newEnv(t)
+	e.user("doc@x.fi", hush.RoleClinician)
+	tok, err := e.c.CreateToken(e.ctx, "doc@x.fi", []byte(pw), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.RevokeToken(e.ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.c.CheckState(e.ctx)
+	if _, err := e.c.CreateToken(e.ctx, "doc@x.fi", []byte(pw), time.Hour); err != nil {
+		t.Fatalf("an untouched clinic refuses a write: %v", err)
+	}
+	tamperDB(t, e.dir, `UPDATE tokens SET revoked_at = NULL WHERE id = ?`, tok.ID)
+	e.c.CheckState(e.ctx)
+	if _, err := e.c.CreateToken(e.ctx, "doc@x.fi", []byte(pw), time.Hour); err != errIntegrity {
+		t.Fatalf("a write after the state was changed in the file: %v, want the integrity refusal", err)
+	}
+	e.c.Close()
+	if c, err := Open(e.ctx, e.dir, e.kek); err == nil {
+		c.Close()
+		t.Fatal("the clinic opened with a token row put back in the file")
 	}
 }

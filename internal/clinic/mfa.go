@@ -49,7 +49,7 @@ func (c *Clinic) EnrollTOTP(ctx context.Context, userID string, secret []byte, c
 	}
 	row := store.MFARow{UserID: userID, TOTPSealed: c.credWrap.Seal(secret, c.totpAD(userID)), LastStep: step, EnrolledAt: now.UnixMilli()}
 	var expired bool
-	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err := c.writeTx(ctx, func(tx *store.Tx) error {
 		// Enrolment happens once: a second factor is never overwritten here
 		// (a stale enrolment page must not replace the one the user set).
 		u, err := c.verifiedUser(tx, userID)
@@ -92,7 +92,7 @@ func (c *Clinic) EnrollTOTP(ctx context.Context, userID string, secret []byte, c
 func (c *Clinic) VerifySecondFactor(ctx context.Context, userID, code string) error {
 	bad := hush.Errorf(hush.EUNAUTHORIZED, "the code is wrong or was already used")
 	now := c.now()
-	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err := c.writeTx(ctx, func(tx *store.Tx) error {
 		if _, err := c.verifiedUser(tx, userID); err != nil {
 			return err
 		}
@@ -111,7 +111,9 @@ func (c *Clinic) VerifySecondFactor(ctx context.Context, userID, code string) er
 		if err := tx.UseRecoveryCode(userID, c.recoveryCodeMAC(userID, code), now.UnixMilli()); err != nil {
 			return bad
 		}
-		return nil
+		// A spent code is security state: putting used_at back to NULL
+		// in the file would make it work again.
+		return c.stampUser(tx, userID)
 	})
 	ev := c.event(ctx, audit.ActMFA, "", "", err)
 	ev.ActorID, ev.Purpose = userID, audit.PurposeSecurity

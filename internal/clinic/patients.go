@@ -248,7 +248,7 @@ func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patie
 		}
 	}
 	taken := ""
-	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err := c.writeTx(ctx, func(tx *store.Tx) error {
 		if p.HETU != "" {
 			if other, err := tx.PatientByHetuIndex(row.HetuIndex); err == nil {
 				taken = other.ID
@@ -327,7 +327,7 @@ func (c *Clinic) UpdatePatient(ctx context.Context, p hush.Patient) (hush.Patien
 		return hush.Patient{}, err
 	}
 	taken := ""
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.writeTx(ctx, func(tx *store.Tx) error {
 		cur, err := tx.PatientByID(p.ID)
 		if err != nil {
 			return err

@@ -424,7 +424,7 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 	changed := false
 	var result []string
 	first := false
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.writeTx(ctx, func(tx *store.Tx) error {
 		if team, err := tx.CareTeam(patientID); err == nil && len(team) == 0 {
 			first = true
 			if err := c.firstCareTeam(ctx, tx, a, patientID, wantSet); err != nil {
@@ -638,7 +638,7 @@ func (c *Clinic) recoverGrant(ctx context.Context, recovery *seal.PrivateKey, pa
 	if *u, err = c.UserByEmail(ctx, email); err != nil {
 		return err
 	}
-	return c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	return c.writeTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.PatientByID(patientID); err != nil {
 			return err
 		}

@@ -53,7 +53,7 @@ func (c *Clinic) ChangePassword(ctx context.Context, newPassword []byte) error {
 	pub := priv.Public()
 	now := c.millis()
 	var rekeyed []string
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.writeTx(ctx, func(tx *store.Tx) error {
 		u, err := c.verifiedUser(tx, a.UserID)
 		if err != nil {
 			return err

@@ -29,7 +29,7 @@ func (c *Clinic) RequestCareTeam(ctx context.Context, patientID, clinicianID str
 		return CareTeamRequest{}, hush.Errorf(hush.EFORBIDDEN, "only admins file care-team requests")
 	}
 	r := store.RequestRow{ID: newID(), PatientID: patientID, ClinicianID: clinicianID, RequestedBy: a.UserID, CreatedAt: c.millis()}
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.writeTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.PatientByID(patientID); err != nil {
 			return err
 		}
@@ -87,7 +87,7 @@ func (c *Clinic) AnswerCareTeamRequest(ctx context.Context, id string, grant boo
 	}
 	var req store.RequestRow
 	added := false
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.writeTx(ctx, func(tx *store.Tx) error {
 		rows, err := tx.OpenRequests("")
 		if err != nil {
 			return err

@@ -80,7 +80,7 @@ func (c *Clinic) AddSecurityKey(ctx context.Context, k SecurityKey) error {
 	if k.Name == "" || len(k.Name) > 60 || strings.IndexFunc(k.Name, unicode.IsControl) >= 0 {
 		return hush.Errorf(hush.EINVALID, "a security key's name is 1 to 60 characters")
 	}
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.writeTx(ctx, func(tx *store.Tx) error {
 		if _, err := c.verifiedUser(tx, a.UserID); err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func (c *Clinic) RemoveSecurityKey(ctx context.Context, id []byte) error {
 	if err != nil {
 		return err
 	}
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.writeTx(ctx, func(tx *store.Tx) error {
 		if _, err := c.verifiedUser(tx, a.UserID); err != nil {
 			return err
 		}

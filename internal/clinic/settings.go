@@ -229,7 +229,7 @@ func (c *Clinic) UpdateSettings(ctx context.Context, s Settings) error {
 	tw, _ := s.tripwire()
 	b, _ := json.Marshal(s)
 	defer clear(b)
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.writeTx(ctx, func(tx *store.Tx) error {
 		if err := tx.SetMeta(metaSettings, c.credWrap.Seal(b, c.settingsAD())); err != nil {
 			return err
 		}

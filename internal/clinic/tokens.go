@@ -86,7 +86,7 @@ func (c *Clinic) CreateToken(ctx context.Context, email string, password []byte,
 		CreatedAt:  now.UnixMilli(),
 		ExpiresAt:  sql.NullInt64{Int64: exp.UnixMilli(), Valid: true},
 	}
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.writeTx(ctx, func(tx *store.Tx) error {
 		if err := tx.InsertToken(row); err != nil {
 			return err
 		}
@@ -288,7 +288,7 @@ func (c *Clinic) forgetSeeds(patientID string) {
 // from the database (and, by a checkpoint, from the files on disk) and its
 // session dropped from memory.
 func (c *Clinic) RevokeToken(ctx context.Context, id string) error {
-	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err := c.writeTx(ctx, func(tx *store.Tx) error {
 		if err := tx.RevokeToken(id, c.millis()); err != nil {
 			return err
 		}
@@ -315,7 +315,7 @@ func (c *Clinic) RevokeToken(ctx context.Context, id string) error {
 func (c *Clinic) EraseTokenKeys(ctx context.Context) error {
 	var ids []string
 	ended := false
-	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err := c.writeTx(ctx, func(tx *store.Tx) error {
 		var err error
 		now := c.millis()
 		if ids, err = tx.EraseTokenKeys(now); err != nil {
@@ -350,7 +350,7 @@ func (c *Clinic) EraseTokenKeys(ctx context.Context) error {
 // is not needed: the wrap goes around the stored ciphertext.
 func (c *Clinic) wrapTokenKeys(ctx context.Context) error {
 	n := 0
-	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err := c.writeTx(ctx, func(tx *store.Tx) error {
 		rows, err := tx.UnwrappedTokens()
 		if err != nil {
 			return err

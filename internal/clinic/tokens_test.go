@@ -109,7 +109,7 @@ func TestLegacyTokenWrappedAtOpen(t *testing.T) {
 	id := hex.EncodeToString(idb[:])
 	cred := seal.FromToken(secret, id)
 	legacy := seal.SealPrivateKey(a.Key, cred.Wrap, tokenKeyAD(a.UserID, id))
-	err := e.c.db.ReadWrite(e.ctx, func(tx *store.Tx) error {
+	err := e.c.writeTx(e.ctx, func(tx *store.Tx) error {
 		return tx.InsertToken(store.TokenRow{ID: id, UserID: a.UserID, Verifier: e.c.credMAC.MAC(seal.AD("hush token verifier v1", id, string(cred.Verifier))),
 			SealedKey: legacy, CreatedAt: e.c.millis(), ExpiresAt: sql.NullInt64{Int64: e.c.millis() + time.Hour.Milliseconds(), Valid: true}})
 	})
@@ -303,12 +303,9 @@ func TestSweepCheckpointsAfterOtherProcesses(t *testing.T) {
 	if err := e.c.db.Checkpoint(e.ctx); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, store.FileName)+"?_pragma=secure_delete(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`UPDATE tokens SET revoked_at = ?, sealed_key = x'' WHERE id = ?`, time.Now().UnixMilli(), tok.ID); err != nil {
+	// Another process revokes it (its own checkpoint aside: as when
+	// readers held that one up).
+	if err := e.c.writeTx(e.ctx, func(tx *store.Tx) error { return tx.RevokeToken(tok.ID, time.Now().UnixMilli()) }); err != nil {
 		t.Fatal(err)
 	}
 	holding := func() bool {

@@ -308,7 +308,9 @@ func (c *Clinic) raise(ctx context.Context, alerts []tripwire.Alert) {
 // the account in the same transaction.
 func (c *Clinic) recordAlert(ctx context.Context, al tripwire.Alert) (idx int64, froze bool, err error) {
 	req := hush.RequestFrom(ctx)
-	err = c.db.ReadWrite(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+	// A freeze always goes through, even when the state digest no longer
+	// matches the file (then it is not resealed: the mismatch stays seen).
+	err = c.freezeTx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		ev := audit.Event{Time: c.now(), ActorID: audit.ActorTripwire, ActorRole: "system", Action: audit.ActAlertPrefix + string(al.Kind),
 			Entity: al.Account, PatientID: al.Patient, Purpose: audit.PurposeSecurity, Outcome: audit.OutcomeSuccess, RequestID: req.ID}
 		var err error
@@ -356,7 +358,7 @@ func (c *Clinic) Unfreeze(ctx context.Context, userID string) error {
 	if err := c.adminOnly(ctx); err != nil {
 		return err
 	}
-	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err := c.writeTx(ctx, func(tx *store.Tx) error {
 		if err := c.changeUser(tx, userID, func() error { return tx.UnfreezeUser(userID) }); err != nil {
 			return err
 		}

@@ -103,7 +103,7 @@ func (c *Clinic) AddUser(ctx context.Context, nu NewUser) (hush.User, error) {
 		PwKey:        c.credWrap.Seal(seal.SealPrivateKey(priv, cred.Wrap, seal.AD("hush user key password v1", u.ID)), seal.AD("hush user key kek v1", u.ID)),
 		CreatedAt:    u.CreatedAt.UnixMilli(),
 	}
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.writeTx(ctx, func(tx *store.Tx) error {
 		if u.PatientID != "" {
 			if _, err := tx.PatientByID(u.PatientID); err != nil {
 				return hush.Errorf(hush.EINVALID, "no patient with this id")
@@ -358,7 +358,7 @@ func (c *Clinic) DeactivateUser(ctx context.Context, email string) error {
 	}
 	now := c.millis()
 	var touched []string
-	err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+	err = c.writeTx(ctx, func(tx *store.Tx) error {
 		// Every record the user could open gets a new epoch without them,
 		// so that a copy of their old key (an old backup and their password)
 		// opens nothing written from now on.

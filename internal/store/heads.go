@@ -49,10 +49,3 @@ func (t *Tx) PatientIDs() ([]string, error) {
 		return id, s.Scan(&id)
 	}, `SELECT id FROM patients ORDER BY rowid`)
 }
-
-// HasAuditAction reports whether the audit log holds an event of action.
-func (t *Tx) HasAuditAction(action string) (bool, error) {
-	var n int
-	err := t.tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM audit_events WHERE action = ?)`, action).Scan(&n)
-	return n == 1, err
-}

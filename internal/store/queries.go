@@ -34,6 +34,7 @@ type UserRow struct {
 	// Read-only, computed from other tables: the second factors enrolled.
 	HasTOTP      bool
 	SecurityKeys int
+	UsedCodes    int // recovery codes spent
 }
 
 // TokenRow is a tokens row.
@@ -150,12 +151,13 @@ func (t *Tx) Meta(key string) ([]byte, error) {
 const userCols = `id, role, coalesce(patient_id, ''), active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at, frozen_at,
 	must_change, key_gen, state_gen, state_mac,
 	EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = users.id),
-	(SELECT count(*) FROM security_keys k WHERE k.user_id = users.id)`
+	(SELECT count(*) FROM security_keys k WHERE k.user_id = users.id),
+	(SELECT count(*) FROM recovery_codes c WHERE c.user_id = users.id AND c.used_at IS NOT NULL)`
 
 func scanUser(s scanner) (UserRow, error) {
 	var u UserRow
 	err := s.Scan(&u.ID, &u.Role, &u.PatientID, &u.Active, &u.EmailIndex, &u.Profile, &u.PublicKey, &u.PublicKeyMAC, &u.PwSalt, &u.PwVerifier, &u.PwKey, &u.CreatedAt, &u.DeactivatedAt, &u.FrozenAt,
-		&u.MustChange, &u.KeyGen, &u.StateGen, &u.StateMAC, &u.HasTOTP, &u.SecurityKeys)
+		&u.MustChange, &u.KeyGen, &u.StateGen, &u.StateMAC, &u.HasTOTP, &u.SecurityKeys, &u.UsedCodes)
 	return u, err
 }
 
