@@ -285,7 +285,7 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 		c.Close()
 		return nil, err
 	}
-	if err := c.checkAnchors(ctx); err != nil {
+	if err := c.checkAnchors(ctx, c.stateBad.Load()); err != nil {
 		c.Close()
 		return nil, err
 	}

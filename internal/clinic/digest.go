@@ -31,8 +31,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
-	"math/big"
+	"math/bits"
 	"sort"
 	"strconv"
 
@@ -47,8 +48,6 @@ type stateDigest struct {
 	small [32]byte
 }
 
-var mod256 = new(big.Int).Lsh(big.NewInt(1), 256)
-
 // elemHash is the keyed hash of one element of the state.
 func (c *Clinic) elemHash(e string) [32]byte {
 	var out [32]byte
@@ -56,18 +55,22 @@ func (c *Clinic) elemHash(e string) [32]byte {
 	return out
 }
 
-// addElem adds (sign 1) or removes (sign -1) an element's hash to a sum.
+// addElem adds (sign 1) or removes (sign -1) an element's hash to a sum,
+// modulo 2^256 (big-endian, four 64-bit limbs).
 func addElem(sum [32]byte, h [32]byte, sign int) [32]byte {
-	a := new(big.Int).SetBytes(sum[:])
-	b := new(big.Int).SetBytes(h[:])
-	if sign < 0 {
-		a.Sub(a, b)
-	} else {
-		a.Add(a, b)
-	}
-	a.Mod(a, mod256)
 	var out [32]byte
-	a.FillBytes(out[:])
+	var carry uint64
+	for i := 3; i >= 0; i-- {
+		a := binary.BigEndian.Uint64(sum[i*8:])
+		b := binary.BigEndian.Uint64(h[i*8:])
+		var r uint64
+		if sign < 0 {
+			r, carry = bits.Sub64(a, b, carry)
+		} else {
+			r, carry = bits.Add64(a, b, carry)
+		}
+		binary.BigEndian.PutUint64(out[i*8:], r)
+	}
 	return out
 }
 

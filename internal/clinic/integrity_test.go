@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"fmt"
+	"math/big"
 	"path/filepath"
 	"testing"
 	"time"
@@ -165,5 +166,31 @@ func TestStateDigestWhileRunning(t *testing.T) {
 	if c, err := Open(e.ctx, e.dir, e.kek); err == nil {
 		c.Close()
 		t.Fatal("the clinic opened with a token row put back in the file")
+	}
+}
+
+// TestAddElem: the digest's sum modulo 2^256 against math/big.
+func TestAddElem(t *testing.T) {
+	mod := new(big.Int).Lsh(big.NewInt(1), 256)
+	for range 200 {
+		var a, b [32]byte
+		rand.Read(a[:])
+		rand.Read(b[:])
+		for _, sign := range []int{1, -1} {
+			want := new(big.Int).SetBytes(a[:])
+			if sign > 0 {
+				want.Add(want, new(big.Int).SetBytes(b[:]))
+			} else {
+				want.Sub(want, new(big.Int).SetBytes(b[:]))
+			}
+			want.Mod(want, mod)
+			got := addElem(a, b, sign)
+			if new(big.Int).SetBytes(got[:]).Cmp(want) != 0 {
+				t.Fatalf("addElem(%x, %x, %d) = %x, want %x", a, b, sign, got, want)
+			}
+		}
+		if addElem(addElem(a, b, 1), b, -1) != a {
+			t.Fatal("adding then removing an element is not the identity")
+		}
 	}
 }

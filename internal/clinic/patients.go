@@ -579,6 +579,12 @@ func (d *directory) refresh(ctx context.Context) error {
 			return err
 		}
 		seen := map[string]bool{}
+		var heads map[string]store.RecordHead // all of them, for a large reload
+		if len(changes) > 64 {
+			if heads, err = tx.RecordHeads(); err != nil {
+				return err
+			}
+		}
 		for _, ch := range changes {
 			last = ch.Seq
 			if seen[ch.PatientID] {
@@ -591,7 +597,15 @@ func (d *directory) refresh(ctx context.Context) error {
 			}
 			// An entry its record head does not name (put back from the
 			// history, or its identity-code index moved) is not used.
-			h, err := tx.RecordHead(ch.PatientID)
+			var h store.RecordHead
+			if heads != nil {
+				var ok bool
+				if h, ok = heads[ch.PatientID]; !ok {
+					err = hush.Errorf(hush.ENOTFOUND, "no record head")
+				}
+			} else {
+				h, err = tx.RecordHead(ch.PatientID)
+			}
 			if err != nil && !isNotFound(err) {
 				return err
 			}
