@@ -6,6 +6,7 @@ package cli_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -87,4 +88,93 @@ func TestRedDbwriter2FrozenWithDigest(t *testing.T) {
 	if !hook.anyIntegrity(5 * time.Second) {
 		t.Errorf("no integrity alert for a rolled-back user row and digest")
 	}
+}
+
+func careTeamJSON(pid string, ids ...string) map[string]any {
+	var parts []any
+	for _, id := range ids {
+		parts = append(parts, map[string]any{"member": map[string]any{"reference": "Practitioner/" + id}})
+	}
+	return map[string]any{"resourceType": "CareTeam", "id": pid, "subject": map[string]any{"reference": "Patient/" + pid}, "participant": parts}
+}
+
+// TestRedDbwriter2NoFalseAlarm: an untampered clinic used as a clinic
+// would be (patients, notes, care-team changes and requests, tokens,
+// settings, canaries, a freeze and its review, an MFA reset, a first web
+// sign-in with its password change), with command-line writes while the
+// server runs and restarts between the steps, must never refuse to start
+// nor raise an integrity alert: that would take a real clinic offline.
+func TestRedDbwriter2NoFalseAlarm(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician", "doc2@test.hush=clinician", "desk@test.hush=reception")
+	hook := alertsToWebhook(t, f)
+	restart := func(step string) {
+		t.Helper()
+		if f.stop != nil {
+			f.shutdown()
+		}
+		if err := f.serveOrRefuse(); err != nil {
+			t.Fatalf("after %s: the untampered clinic refused to start: %v", step, err)
+		}
+		if hook.anyIntegrity(300 * time.Millisecond) {
+			t.Fatalf("after %s: an integrity alert on an untampered clinic", step)
+		}
+	}
+	restart("init")
+	p := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Normal", "Nelli", makeHETU(5, 6, 1977, 321), "+358401234567")))
+	pid := p["id"].(string)
+	f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "first visit")))
+	// Command-line writes while the server runs.
+	f.addUser("doc3@test.hush", "clinician")
+	f.run("canary", "add", "--count", "1", "--now")
+	tok := strings.TrimSpace(f.run("token", "create", "--email", "doc@test.hush", "--password-file", f.pwFile))
+	tid, _ := tokenParts(t, tok)
+	f.run("token", "revoke", "--id", tid)
+	f.must(200, f.do("doc@test.hush", "PUT", "/fhir/R4/CareTeam/"+pid, careTeamJSON(pid, f.ids["doc@test.hush"], f.ids["doc2@test.hush"])))
+	f.must(201, f.do("doc2@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "second visit")))
+	restart("care team, CLI writes while serving")
+
+	f.must(200, f.do("doc@test.hush", "PUT", "/fhir/R4/CareTeam/"+pid, careTeamJSON(pid, f.ids["doc@test.hush"])))
+	f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "third visit")))
+	b := f.browser(t, "127.0.0.1")
+	b.firstSignIn("doc3@test.hush", testPassword, f.enrol["doc3@test.hush"])
+	restart("removal, first sign-in")
+
+	// Operator steps through the clinic package while the server runs (a
+	// second process), then a canary freeze and its review.
+	cl := f.open()
+	ctx := signedIn(t, cl, "doc@test.hush")
+	actx := signedIn(t, cl, "admin@test.hush")
+	req, err := cl.RequestCareTeam(actx, pid, f.ids["doc3@test.hush"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.AnswerCareTeamRequest(ctx, req.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.ResetMFA(actx, f.ids["doc3@test.hush"], false); err != nil {
+		t.Fatal(err)
+	}
+	s, err := cl.Settings(actx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RateLimit = 999
+	if err := cl.UpdateSettings(actx, s); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := cl.Canaries(context.Background())
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("canaries %v %v", ids, err)
+	}
+	cl.CheckState(context.Background())
+	cl.Close()
+	f.do("desk@test.hush", "GET", "/fhir/R4/Patient/"+ids[0], nil)
+	hook.waitFor(t, "canary", f.ids["desk@test.hush"])
+	restart("requests, settings, MFA reset, canary freeze")
+	f.run("user", "unfreeze", "--email", "desk@test.hush")
+	f.must(200, f.do("desk@test.hush", "GET", "/fhir/R4/Patient?name=Nobody", nil))
+	f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "fourth visit")))
+	restart("unfreeze")
+	f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "fifth visit")))
+	f.shutdown()
 }
