@@ -178,3 +178,87 @@ func TestRedDbwriter2NoFalseAlarm(t *testing.T) {
 	f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "fifth visit")))
 	f.shutdown()
 }
+
+// TestRedDbwriter2CareTeamEmptied: care_team rows are plain rows (no MAC,
+// not in the digest, not in the record head). The writer marks every
+// member of a patient's team removed: the server then treats the record as
+// an intake record nobody holds yet, and any clinician may name its first
+// team (firstCareTeam) — here mallory names herself next to the patient's
+// own clinician, who notices nothing and keeps writing notes that mallory
+// now reads.
+func TestRedDbwriter2CareTeamEmptied(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician", "mallory@test.hush=clinician")
+	hook := alertsToWebhook(t, f)
+	f.serve()
+	p := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Emptied", "Eeva", makeHETU(7, 8, 1981, 234), "+358401111119")))
+	pid := p["id"].(string)
+	if r := f.do("mallory@test.hush", "PUT", "/fhir/R4/CareTeam/"+pid, careTeamJSON(pid, f.ids["doc@test.hush"], f.ids["mallory@test.hush"])); r.status < 400 {
+		t.Fatalf("mallory names herself without any tampering: %d", r.status)
+	}
+	f.shutdown()
+
+	f.tamper(`UPDATE care_team SET removed_at = 1, removed_by = 'x' WHERE patient_id = '` + pid + `' AND removed_at IS NULL`)
+	if err := f.serveOrRefuse(); err != nil {
+		return // refused start: defended
+	}
+	r := f.do("mallory@test.hush", "PUT", "/fhir/R4/CareTeam/"+pid, careTeamJSON(pid, f.ids["doc@test.hush"], f.ids["mallory@test.hush"]))
+	if r.status >= 400 {
+		return
+	}
+	n := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "what the patient told doc")))
+	got := f.do("mallory@test.hush", "GET", "/fhir/R4/DocumentReference/"+n["id"].(string), nil)
+	t.Errorf("after the care team was emptied in the file, mallory named herself to it (%d) and reads doc's new note (%d); integrity alert: %v",
+		r.status, got.status, hook.anyIntegrity(time.Second))
+}
+
+// TestRedDbwriter2RemovedClinicianRestored: removing a clinician deletes
+// their grants and closes their care_team row; neither is authenticated or
+// counted anywhere. The writer puts the grants back from an older copy and
+// reopens the care_team row: the removed clinician reads the record's
+// notes again, with no alert.
+func TestRedDbwriter2RemovedClinicianRestored(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician", "doc2@test.hush=clinician")
+	hook := alertsToWebhook(t, f)
+	f.serve()
+	p := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Removed", "Raili", makeHETU(9, 10, 1979, 345), "+358401111120")))
+	pid := p["id"].(string)
+	f.must(200, f.do("doc@test.hush", "PUT", "/fhir/R4/CareTeam/"+pid, careTeamJSON(pid, f.ids["doc@test.hush"], f.ids["doc2@test.hush"])))
+	n := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "before the removal")))
+	f.shutdown()
+	db := openDB(t, f)
+	rows, err := db.Query(`SELECT epoch, principal, sealed, created_at FROM grants WHERE patient_id = ? AND principal LIKE ?`, pid, "%"+f.ids["doc2@test.hush"]+"%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved [][]any
+	for rows.Next() {
+		v := make([]any, 4)
+		if err := rows.Scan(&v[0], &v[1], &v[2], &v[3]); err != nil {
+			t.Fatal(err)
+		}
+		saved = append(saved, v)
+	}
+	rows.Close()
+	db.Close()
+	if len(saved) == 0 {
+		t.Fatal("no grant of doc2's to save")
+	}
+
+	f.serve()
+	f.must(200, f.do("doc@test.hush", "PUT", "/fhir/R4/CareTeam/"+pid, careTeamJSON(pid, f.ids["doc@test.hush"])))
+	if r := f.do("doc2@test.hush", "GET", "/fhir/R4/DocumentReference/"+n["id"].(string), nil); r.status == 200 {
+		t.Fatalf("removed doc2 still reads the note")
+	}
+	f.shutdown()
+
+	for _, v := range saved {
+		f.tamperArgs(`INSERT INTO grants (patient_id, epoch, principal, sealed, created_at) VALUES (?,?,?,?,?)`, pid, v[0], v[1], v[2], v[3])
+	}
+	f.tamper(`UPDATE care_team SET removed_at = NULL, removed_by = NULL WHERE patient_id = '` + pid + `' AND user_id = '` + f.ids["doc2@test.hush"] + `'`)
+	if err := f.serveOrRefuse(); err != nil {
+		return // refused start: defended
+	}
+	if r := f.do("doc2@test.hush", "GET", "/fhir/R4/DocumentReference/"+n["id"].(string), nil); r.status == 200 {
+		t.Errorf("the removed clinician reads the record again after grants and care_team row were put back; integrity alert: %v", hook.anyIntegrity(time.Second))
+	}
+}
