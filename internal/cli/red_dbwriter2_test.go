@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hushepr/hush/internal/seal"
 )
 
 // TestRedDbwriter2RevokedTokenWithDigest: TestRedDbwriterRevokedTokenReplayed
@@ -260,5 +262,48 @@ func TestRedDbwriter2RemovedClinicianRestored(t *testing.T) {
 	}
 	if r := f.do("doc2@test.hush", "GET", "/fhir/R4/DocumentReference/"+n["id"].(string), nil); r.status == 200 {
 		t.Errorf("the removed clinician reads the record again after grants and care_team row were put back; integrity alert: %v", hook.anyIntegrity(time.Second))
+	}
+}
+
+// TestRedDbwriter2UpgradeRerunBySchemaMigrations: the one-time stamping
+// runs in the process that applied migration 0012, and whether it was
+// applied is the schema_migrations table, a plain table in the same file.
+// The writer undoes 0012's schema changes (renames the columns it added,
+// drops record_heads), deletes its schema_migrations row, swaps the
+// recovery public key for their own and deletes its MAC, and hides the
+// integrity.state anchors. The server re-applies 0012 and stamps the
+// writer's recovery key as the clinic's, and initialises the state digest
+// from whatever the file holds.
+func TestRedDbwriter2UpgradeRerunBySchemaMigrations(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician")
+	alertsToWebhook(t, f)
+	mine, err := seal.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tamperArgs(`UPDATE meta SET value = ? WHERE key = 'recovery_public_key'`, mine.Public().Bytes())
+	f.tamper(
+		`DELETE FROM meta WHERE key = 'recovery_public_key_mac'`,
+		`ALTER TABLE users RENAME COLUMN key_gen TO old_key_gen`,
+		`ALTER TABLE users RENAME COLUMN state_gen TO old_state_gen`,
+		`ALTER TABLE users RENAME COLUMN state_mac TO old_state_mac`,
+		`DROP TABLE record_heads`,
+		`ALTER TABLE audit_witnesses RENAME COLUMN mac TO old_mac`,
+		`DELETE FROM schema_migrations WHERE name LIKE '%0012_security_state.sql'`,
+	)
+	f.relabelAudit("integrity.state", "integrity.stat")
+
+	err = f.serveOrRefuse()
+	if err == nil {
+		f.shutdown()
+	}
+	db := openDB(t, f)
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM meta WHERE key = 'recovery_public_key_mac'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n > 0 {
+		t.Errorf("the one-time integrity stamping ran again (the writer's recovery key was stamped as the clinic's); start error: %v", err)
 	}
 }
