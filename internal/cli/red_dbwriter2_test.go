@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hushepr/hush/internal/clinic"
 	"github.com/hushepr/hush/internal/seal"
 )
 
@@ -305,5 +306,63 @@ func TestRedDbwriter2UpgradeRerunBySchemaMigrations(t *testing.T) {
 	}
 	if n > 0 {
 		t.Errorf("the one-time integrity stamping ran again (the writer's recovery key was stamped as the clinic's); start error: %v", err)
+	}
+}
+
+// accountAlert waits up to d for any alert naming account.
+func (wr *webhookReceiver) accountAlert(d time.Duration, account string) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		wr.mu.Lock()
+		for _, a := range wr.got {
+			if a["account"] == account {
+				wr.mu.Unlock()
+				return true
+			}
+		}
+		wr.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// TestRedDbwriter2TripwireReplayHidden: at start the tripwires rebuild
+// their counts by replaying the last 30 days of reads, selected on the
+// clear audit_events.action column. Between two batches of reads that
+// together cross the directory limit, the writer relabels the first
+// batch's action column (the hashed record untouched, the append-only
+// trigger put back): after the restart the count starts from zero and the
+// sweep raises nothing. (The control run, without the relabel, alerts.)
+func TestRedDbwriter2TripwireReplayHidden(t *testing.T) {
+	for _, tampered := range []bool{false, true} {
+		t.Run(map[bool]string{false: "control", true: "relabelled"}[tampered], func(t *testing.T) {
+			f := newFixture(t, "doc@test.hush=clinician", "desk@test.hush=reception")
+			hook, _ := alertsTo(t, f, func(s *clinic.Settings) { s.DirectoryLimit, s.DirectoryWindowMin, s.RateLimit = 3, 120, 1000 })
+			f.serve()
+			var pids []string
+			for i := 0; i < 4; i++ {
+				p := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Swept", []string{"Aino", "Bea", "Cia", "Dora"}[i], makeHETU(1+i, 2, 1970, 400+i), "+35840222000"+string(rune('0'+i)))))
+				pids = append(pids, p["id"].(string))
+			}
+			desk := f.ids["desk@test.hush"]
+			for _, pid := range pids[:2] {
+				f.must(200, f.do("desk@test.hush", "GET", "/fhir/R4/Patient/"+pid, nil))
+			}
+			f.shutdown()
+			if tampered {
+				f.relabelAudit("patient.read", "patient.rea")
+			}
+			f.serve()
+			for _, pid := range pids[2:] {
+				f.do("desk@test.hush", "GET", "/fhir/R4/Patient/"+pid, nil)
+			}
+			alerted := hook.accountAlert(5*time.Second, desk)
+			if !tampered && !alerted {
+				t.Skip("the control raised no alert: the limit did not work as assumed")
+			}
+			if tampered && !alerted {
+				t.Errorf("reads hidden from the start-up replay by relabelling their action column: a sweep over the directory limit raised no alert")
+			}
+		})
 	}
 }
