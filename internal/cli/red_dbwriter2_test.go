@@ -6,12 +6,17 @@ package cli_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hushepr/hush/internal/audit/witness/witnesstest"
 	"github.com/hushepr/hush/internal/clinic"
 	"github.com/hushepr/hush/internal/seal"
+	"github.com/hushepr/hush/internal/store"
 )
 
 // TestRedDbwriter2RevokedTokenWithDigest: TestRedDbwriterRevokedTokenReplayed
@@ -362,6 +367,86 @@ func TestRedDbwriter2TripwireReplayHidden(t *testing.T) {
 			}
 			if tampered && !alerted {
 				t.Errorf("reads hidden from the start-up replay by relabelling their action column: a sweep over the directory limit raised no alert")
+			}
+		})
+	}
+}
+
+// copyDB copies hush.db (the server stopped, its log checkpointed) to dst,
+// or back when back is set.
+func copyDB(t *testing.T, f *fixture, dst string, back bool) {
+	t.Helper()
+	src := filepath.Join(f.data, store.FileName)
+	from, to := src, dst
+	if back {
+		from, to = dst, src
+		os.Remove(src + "-wal")
+		os.Remove(src + "-shm")
+	}
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRedDbwriter2WholeFileRollbackWitnessDropped: the state digest leaves
+// a whole-file rollback to the audit log's witnesses. The witness rows are
+// in the same file and in no digest: the writer puts back an older copy of
+// the whole file (taken before a token was revoked) with its witness rows
+// deleted. The server publishes to nobody, nothing compares the log with
+// what the witness cosigned, and the revoked token works again. (The
+// control, the same rollback with the witness rows kept, is noticed.)
+func TestRedDbwriter2WholeFileRollbackWitnessDropped(t *testing.T) {
+	for _, dropWitness := range []bool{false, true} {
+		t.Run(map[bool]string{false: "control", true: "witness-dropped"}[dropWitness], func(t *testing.T) {
+			f := newFixture(t, "doc@test.hush=clinician")
+			hook, _ := alertsTo(t, f, nil)
+			cl := f.open()
+			origin, vkey := cl.Audit().Origin(), cl.AuditVerifierKey()
+			cl.Close()
+			w := witnesstest.Start(t, origin, vkey)
+			f.run("audit", "witness", "--data", f.data, "--kek-file", f.kek, "--url", w.URL, "--vkey", w.Verifier.(fmt.Stringer).String())
+			bearer := f.tokens["doc@test.hush"]
+			id, _ := tokenParts(t, bearer)
+
+			f.serve("--checkpoint-interval", "50ms")
+			f.must(200, f.do("doc@test.hush", "GET", "/fhir/R4/Patient?name=Nobody", nil))
+			time.Sleep(300 * time.Millisecond)
+			f.shutdown()
+			old := filepath.Join(f.root, "old.db")
+			copyDB(t, f, old, false)
+
+			f.run("token", "revoke", "--id", id)
+			f.serve("--checkpoint-interval", "50ms")
+			f.must(200, f.do("admin@test.hush", "GET", "/fhir/R4/Patient?name=Nobody", nil))
+			time.Sleep(300 * time.Millisecond)
+			f.shutdown()
+			before := latestCosigned(t, f)
+
+			copyDB(t, f, old, true)
+			if dropWitness {
+				f.tamper(`DELETE FROM audit_cosignatures`, `DELETE FROM audit_witnesses`)
+			}
+			hook.mu.Lock()
+			hook.got = nil
+			hook.mu.Unlock()
+			if err := f.serveOrRefuse(); err != nil {
+				return // refused start: defended
+			}
+			f.shutdown() // serveOrRefuse takes no flags: serve again with a short checkpoint interval
+			f.serve("--checkpoint-interval", "50ms")
+			r := f.doBearer(bearer, "GET", "/fhir/R4/Patient?name=Nobody")
+			f.do("admin@test.hush", "GET", "/fhir/R4/Patient?name=Nobody", nil)
+			noticed := hook.anyIntegrity(5*time.Second, "witness.ahead", "witness.refused", "witness.integrity")
+			t.Logf("cosigned before the rollback %d; revoked token now %d; noticed %v", before, r.status, noticed)
+			if !noticed && r.status == 200 {
+				if !dropWitness {
+					t.Skip("the control rollback went unnoticed too: the witness set-up did not work as assumed")
+				}
+				t.Errorf("a whole-file rollback with the witness rows deleted goes unnoticed, and the revoked token works again")
 			}
 		})
 	}
