@@ -7,6 +7,7 @@ package cli_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hushepr/hush/internal/audit/witness/witnesstest"
+	"github.com/hushepr/hush/internal/auth"
 	"github.com/hushepr/hush/internal/clinic"
 	"github.com/hushepr/hush/internal/seal"
 	"github.com/hushepr/hush/internal/store"
@@ -449,5 +451,81 @@ func TestRedDbwriter2WholeFileRollbackWitnessDropped(t *testing.T) {
 				t.Errorf("a whole-file rollback with the witness rows deleted goes unnoticed, and the revoked token works again")
 			}
 		})
+	}
+}
+
+// TestRedDbwriter2OldAuthenticatorRestored: a clinician's phone (their
+// authenticator) is stolen; the admin resets the second factor and the
+// holder enrols a new one. The TOTP secret is sealed bound only to the
+// clinic and the user, recovery codes are MACs bound only to the user and
+// the code, and the account's state MAC counts factors (TOTP yes/no, codes
+// used), not which ones. The writer puts back the old user_mfa row and the
+// old recovery codes: the stolen authenticator (and the old printed codes)
+// pass the second step again, with no alert.
+func TestRedDbwriter2OldAuthenticatorRestored(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician")
+	hook := alertsToWebhook(t, f)
+	f.serve()
+	b := f.browser(t, "127.0.0.1")
+	secret1, codes1 := b.firstSignIn("doc@test.hush", testPassword, f.enrol["doc@test.hush"])
+	f.shutdown()
+	doc := f.ids["doc@test.hush"]
+	oldTOTP := f.snapshotRow(`SELECT totp_sealed FROM user_mfa WHERE user_id = ?`, []any{doc}, 1)
+	db := openDB(t, f)
+	rows, err := db.Query(`SELECT code_mac FROM recovery_codes WHERE user_id = ?`, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oldCodes [][]byte
+	for rows.Next() {
+		var m []byte
+		rows.Scan(&m)
+		oldCodes = append(oldCodes, m)
+	}
+	rows.Close()
+	db.Close()
+
+	// The phone is stolen: the admin resets the second factor, the holder
+	// enrols a new authenticator.
+	code2 := enrolmentCode(t, f.run("user", "reset-mfa", "--email", "doc@test.hush", "--show-code"))
+	f.serve()
+	b2 := f.browser(t, "127.0.0.2")
+	if p := b2.signIn("doc@test.hush", signinNewPassword); p.path != "/signin/code" {
+		t.Fatalf("after the reset: %s (%d)", p.path, p.status)
+	}
+	p := b2.post("/signin/code", url.Values{"code": {code2}})
+	m := totpKeyRE.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no new TOTP key at %s (%d)", p.path, p.status)
+	}
+	secret2, err := auth.TOTPSecretFromText(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p = b2.post("/signin/enroll", url.Values{"code": {auth.TOTPCode(secret2, auth.StepAt(time.Now()))}}); p.path != "/signin/codes" {
+		t.Fatalf("re-enrolment at %s (%d)", p.path, p.status)
+	}
+	b2.post("/signin/codes", nil)
+	f.shutdown()
+
+	f.tamperArgs(`UPDATE user_mfa SET totp_sealed = ?, last_step = 0 WHERE user_id = ?`, oldTOTP[0], doc)
+	f.tamperArgs(`DELETE FROM recovery_codes WHERE user_id = ?`, doc)
+	for _, c := range oldCodes {
+		f.tamperArgs(`INSERT INTO recovery_codes (user_id, code_mac) VALUES (?, ?)`, doc, c)
+	}
+	if err := f.serveOrRefuse(); err != nil {
+		return // refused start: defended
+	}
+	b3 := f.browser(t, "127.0.0.3")
+	if p := b3.signIn("doc@test.hush", signinNewPassword); p.path != "/signin/mfa" {
+		t.Fatalf("sign-in at %s (%d)", p.path, p.status)
+	}
+	if p := b3.post("/signin/mfa", url.Values{"code": {auth.TOTPCode(secret1, auth.StepAt(time.Now()))}}); p.path == "/patients" {
+		t.Errorf("the stolen authenticator passes the second step again after the old user_mfa row was put back; integrity alert: %v", hook.anyIntegrity(time.Second))
+	}
+	b4 := f.browser(t, "127.0.0.4")
+	b4.signIn("doc@test.hush", signinNewPassword)
+	if p := b4.post("/signin/mfa", url.Values{"code": {codes1[0]}}); p.path == "/patients" {
+		t.Errorf("an old recovery code, replaced at the reset, passes the second step again")
 	}
 }
