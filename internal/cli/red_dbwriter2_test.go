@@ -571,3 +571,43 @@ func TestRedDbwriter2PreviousReleaseStarts(t *testing.T) {
 		t.Errorf("the clinician's token of the previous version no longer works: %v", err)
 	}
 }
+
+// TestRedDbwriter2NoFalseAlarmAdmin: more of an untampered clinic's
+// administration, some of it from the command line while the server runs:
+// a recovery grant, a deactivation (records re-keyed), a short-lived token
+// that expires (its key erased by the sweep at open), a backup. No refused
+// start and no integrity alert.
+func TestRedDbwriter2NoFalseAlarmAdmin(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician", "doc2@test.hush=clinician", "new@test.hush=clinician")
+	hook := alertsToWebhook(t, f)
+	restart := func(step string) {
+		t.Helper()
+		if f.stop != nil {
+			f.shutdown()
+		}
+		if err := f.serveOrRefuse(); err != nil {
+			t.Fatalf("after %s: the untampered clinic refused to start: %v", step, err)
+		}
+		if hook.anyIntegrity(300 * time.Millisecond) {
+			t.Fatalf("after %s: an integrity alert on an untampered clinic", step)
+		}
+	}
+	restart("init")
+	p := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Admin", "Aila", makeHETU(5, 7, 1975, 521), "+358401234568")))
+	pid := p["id"].(string)
+	f.must(200, f.do("doc@test.hush", "PUT", "/fhir/R4/CareTeam/"+pid, careTeamJSON(pid, f.ids["doc@test.hush"], f.ids["doc2@test.hush"])))
+	f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "a visit")))
+	share := func(i int) string { return filepath.Join(f.shares, fmt.Sprintf("recovery-share-%d.txt", i)) }
+	f.run("recover", "grant", "--share", share(1), "--share", share(2), "--patient", pid, "--email", "new@test.hush")
+	f.run("user", "deactivate", "--email", "doc2@test.hush")
+	f.run("token", "create", "--email", "doc@test.hush", "--password-file", f.pwFile, "--ttl", "1s")
+	f.must(201, f.do("new@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "after the recovery")))
+	if _, err := f.try("backup", "--data", f.data, "--kek-file", f.kek, "--out", filepath.Join(f.root, "backup.db")); err != nil {
+		t.Logf("backup: %v", err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	restart("recovery grant, deactivation, token expiry while serving")
+	f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "later")))
+	restart("later")
+	f.shutdown()
+}
