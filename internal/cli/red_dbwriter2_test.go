@@ -611,3 +611,35 @@ func TestRedDbwriter2NoFalseAlarmAdmin(t *testing.T) {
 	restart("later")
 	f.shutdown()
 }
+
+// TestRedDbwriter2NoteAmendmentRolledBack: note versions are "never
+// changed, never removed" by a trigger the writer can drop. A signed note
+// is amended (a correction that matters clinically); the writer drops the
+// trigger, deletes the amendment's row and recreates the trigger. The
+// record serves the uncorrected version as the current one, with no
+// alert: nothing counts a note's versions (no head, no digest, no anchor).
+func TestRedDbwriter2NoteAmendmentRolledBack(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician")
+	hook := alertsToWebhook(t, f)
+	f.serve()
+	p := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Amended", "Anni", makeHETU(3, 3, 1973, 612), "+358401111130")))
+	pid := p["id"].(string)
+	n := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "final", "allergy: none")))
+	nid := n["id"].(string)
+	f.must(200, f.do("doc@test.hush", "PUT", "/fhir/R4/DocumentReference/"+nid, noteJSON(pid, "SOAP", "amended", "CORRECTION allergy: penicillin")))
+	f.shutdown()
+
+	f.tamper(
+		`DROP TRIGGER notes_no_delete`,
+		`DELETE FROM notes WHERE id = '`+nid+`' AND version = (SELECT max(version) FROM notes WHERE id = '`+nid+`')`,
+		`CREATE TRIGGER notes_no_delete BEFORE DELETE ON notes
+BEGIN SELECT RAISE(ABORT, 'note versions are append-only'); END`,
+	)
+	if err := f.serveOrRefuse(); err != nil {
+		return
+	}
+	r := f.do("doc@test.hush", "GET", "/fhir/R4/DocumentReference/"+nid, nil)
+	if r.status == 200 && !strings.Contains(string(r.body), "penicillin") {
+		t.Errorf("the note's amendment was removed in the file and the uncorrected version is served as current; integrity alert: %v", hook.anyIntegrity(time.Second))
+	}
+}
