@@ -643,3 +643,49 @@ BEGIN SELECT RAISE(ABORT, 'note versions are append-only'); END`,
 		t.Errorf("the note's amendment was removed in the file and the uncorrected version is served as current; integrity alert: %v", hook.anyIntegrity(time.Second))
 	}
 }
+
+// TestRedDbwriter2LiveTokenRestore: the writer does not stop the server:
+// SQLite lets a second process write while it runs. A token is revoked
+// (hush token revoke while the server runs); the writer puts the row back
+// at once (verifier, wrapped sealed key, no revoked_at). Token requests read
+// the row unverified: the digest is compared only at security writes and at
+// the minute's sweep, and when the sweep finds the mismatch it stops writes
+// only (stateBad is not consulted by authenticateToken), so the revoked
+// token keeps opening the clinician's key for reads until someone restarts
+// the server.
+func TestRedDbwriter2LiveTokenRestore(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician")
+	alertsToWebhook(t, f)
+	bearer := f.tokens["doc@test.hush"]
+	id, _ := tokenParts(t, bearer)
+	old := f.snapshotRow(`SELECT verifier, sealed_key, key_wrapped, expires_at FROM tokens WHERE id = ?`, []any{id}, 4)
+	f.serve()
+	f.run("token", "revoke", "--id", id)
+	if r := f.doBearer(bearer, "GET", "/fhir/R4/Patient?name=Nobody"); r.status == 200 {
+		t.Fatalf("the revoked token still works: %d", r.status)
+	}
+	revoked := f.snapshotRow(`SELECT revoked_at, sealed_key, key_wrapped FROM tokens WHERE id = ?`, []any{id}, 3)
+	f.tamperArgs(`UPDATE tokens SET verifier = ?, sealed_key = ?, key_wrapped = ?, expires_at = ?, revoked_at = NULL WHERE id = ?`, append(old, id)...)
+	if r := f.doBearer(bearer, "GET", "/fhir/R4/Patient?name=Nobody"); r.status == 200 {
+		t.Errorf("a revoked token put back while the server runs works at once: %d", r.status)
+	}
+	f.shutdown()
+
+	// The same in one process, with the sweep's check run after the edit
+	// (the file put back as it was first).
+	f.tamperArgs(`UPDATE tokens SET revoked_at = ?, sealed_key = coalesce(?, X''), key_wrapped = ? WHERE id = ?`, append(revoked, id)...)
+	tok := strings.TrimSpace(f.run("token", "create", "--email", "doc@test.hush", "--password-file", f.pwFile))
+	id2, _ := tokenParts(t, tok)
+	old2 := f.snapshotRow(`SELECT verifier, sealed_key, key_wrapped, expires_at FROM tokens WHERE id = ?`, []any{id2}, 4)
+	cl := f.open()
+	defer cl.Close()
+	ctx := context.Background()
+	if err := cl.RevokeToken(ctx, id2); err != nil {
+		t.Fatal(err)
+	}
+	f.tamperArgs(`UPDATE tokens SET verifier = ?, sealed_key = ?, key_wrapped = ?, expires_at = ?, revoked_at = NULL WHERE id = ?`, append(old2, id2)...)
+	cl.CheckState(ctx) // the sweep: notices, alerts, stops writes
+	if _, err := cl.Authenticate(ctx, tok); err == nil {
+		t.Errorf("after the sweep found the state changed, the revoked token put back still authenticates")
+	}
+}
