@@ -689,3 +689,39 @@ func TestRedDbwriter2LiveTokenRestore(t *testing.T) {
 		t.Errorf("after the sweep found the state changed, the revoked token put back still authenticates")
 	}
 }
+
+// TestRedDbwriter2AlertListRelabelled: the admins' alert list (Alerts, the
+// web app's /admin/alerts) selects alert events on the clear
+// audit_events.action column. The writer relabels the integrity and canary
+// alerts' action column (the hashed record untouched, the trigger put
+// back): the list the admins review no longer shows them. (The remote
+// channels got them once; the list is where an admin looks afterwards.)
+func TestRedDbwriter2AlertListRelabelled(t *testing.T) {
+	f, hook := canaryFixture(t)
+	f.run("canary", "add", "--count", "1", "--now")
+	cl := f.open()
+	ids, err := cl.Canaries(context.Background())
+	cl.Close()
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("canaries %v: %v", ids, err)
+	}
+	f.serve()
+	f.do("desk@test.hush", "GET", "/fhir/R4/Patient/"+ids[0], nil)
+	hook.waitFor(t, "canary", f.ids["desk@test.hush"])
+	f.shutdown()
+	f.relabelAudit("alert.canary", "audit.read")
+
+	cl = f.open()
+	defer cl.Close()
+	ctx := signedIn(t, cl, "admin@test.hush")
+	alerts, err := cl.Alerts(ctx, 50, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range alerts {
+		if a.Action == "alert.canary" {
+			return
+		}
+	}
+	t.Errorf("the canary alert is gone from the admins' alert list after its clear action column was relabelled (%d alerts listed)", len(alerts))
+}
