@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -551,14 +552,89 @@ func (l *Log) alert(kind, detail string) {
 // of actions, oldest first, with private parts opened: the tripwires
 // rebuild their windows from the log at start-up this way.
 func (l *Log) Replay(ctx context.Context, since time.Time, actions []string, fn func(Event)) error {
+	// Selected by the hashed records, not the clear action and time
+	// columns, which a database writer could relabel to empty the
+	// detectors' memory: the first event of the window is found by a
+	// binary search on the records' own times (they grow with the index),
+	// and every event after it is decoded and filtered here.
+	want := map[string]bool{}
+	for _, a := range actions {
+		want[a] = true
+	}
 	return l.db.Read(ctx, func(tx *store.Tx) error {
-		return tx.AuditSince(since.UnixMilli(), actions, func(r store.AuditRow) error {
+		n, err := tx.AuditSize()
+		if err != nil {
+			return err
+		}
+		timeAt := func(idx int64) (int64, error) {
+			r, err := tx.AuditEvent(idx)
+			if err != nil {
+				return 0, err
+			}
+			ev, err := decode(r.Index, r.Record, l.origin, nil)
+			if err != nil {
+				return 0, hush.Wrap(hush.EINTERNAL, "an audit record does not decode", err)
+			}
+			return ev.Time.UnixMilli(), nil
+		}
+		lo, hi := int64(0), n // the first index whose time is >= since
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			t, err := timeAt(mid)
+			if err != nil {
+				return err
+			}
+			if t < since.UnixMilli() {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		return tx.ScanAuditFrom(lo, func(r store.AuditRow) error {
+			if len(want) > 0 && !want[r.Action] && !recordHasAction(r.Record, want) {
+				return nil
+			}
 			ev, err := decode(r.Index, r.Record, l.origin, l.private)
 			if err != nil {
 				return hush.Wrap(hush.EINTERNAL, "an audit record does not decode", err)
 			}
+			if len(want) > 0 && !want[ev.Action] {
+				return nil
+			}
 			fn(ev)
 			return nil
 		})
+	})
+}
+
+// recordHasAction reports whether a record's own action (not its clear
+// column) is one of want, without decoding the rest of it.
+func recordHasAction(rec []byte, want map[string]bool) bool {
+	var r struct {
+		Action string `json:"action"`
+	}
+	return json.Unmarshal(rec, &r) == nil && want[r.Action]
+}
+
+// ScanFrom calls fn for every event from index from on, decoded from the
+// hashed record (never from the clear columns, which a database writer
+// can relabel) and checked against its stored leaf hash: a record that
+// does not match its leaf is an error. For the security checks that must
+// see every event since a point (the clinic's state digest).
+func (l *Log) ScanFrom(tx *store.Tx, from int64, fn func(Event) error) error {
+	return tx.ScanAuditFrom(from, func(r store.AuditRow) error {
+		hs, err := tx.AuditHashes([]int64{tlog.StoredHashIndex(0, r.Index)})
+		if err != nil || len(hs) != 1 {
+			return hush.Errorf(hush.EINTERNAL, "an audit event has no stored leaf hash")
+		}
+		leaf := tlog.RecordHash(r.Record)
+		if string(hs[0]) != string(leaf[:]) {
+			return hush.Errorf(hush.EINTERNAL, "an audit record does not match its leaf hash")
+		}
+		ev, err := decode(r.Index, r.Record, l.origin, nil)
+		if err != nil {
+			return hush.Wrap(hush.EINTERNAL, "an audit record does not decode", err)
+		}
+		return fn(ev)
 	})
 }

@@ -17,16 +17,25 @@ import (
 
 // AddWitness configures a witness (C2SP tlog-witness) by its URL and vkey.
 func (l *Log) AddWitness(ctx context.Context, url, vkey string) (string, error) {
+	var name string
+	err := l.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		var err error
+		name, err = l.AddWitnessTx(tx, url, vkey)
+		return err
+	})
+	return name, err
+}
+
+// AddWitnessTx configures a witness in tx (the clinic adds witnesses in
+// its own transactions, which seal its state digest).
+func (l *Log) AddWitnessTx(tx *store.Tx, url, vkey string) (string, error) {
 	v, err := witness.NewCosignatureVerifier(vkey)
 	if err != nil {
 		return "", hush.Errorf(hush.EINVALID, "the witness key is not a cosignature/v1 verifier key")
 	}
-	err = l.db.ReadWrite(ctx, func(tx *store.Tx) error {
-		w := store.WitnessRow{Name: v.Name(), URL: url, VKey: vkey, AddedAt: l.now().UnixMilli()}
-		w.MAC = l.witnessMAC(w)
-		return tx.InsertWitness(w)
-	})
-	return v.Name(), err
+	w := store.WitnessRow{Name: v.Name(), URL: url, VKey: vkey, AddedAt: l.now().UnixMilli()}
+	w.MAC = l.witnessMAC(w)
+	return v.Name(), tx.InsertWitness(w)
 }
 
 // witnessMAC authenticates a witness's name, URL and key, so that a

@@ -129,7 +129,7 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 		if *url == "" || *vkey == "" {
 			return fmt.Errorf("%w: --url and --vkey are required", ErrUsage)
 		}
-		name, err := cl.Audit().AddWitness(ctx, *url, *vkey)
+		name, err := cl.AddWitness(ctx, *url, *vkey)
 		if err != nil {
 			return err
 		}

@@ -159,8 +159,17 @@ func TestInsiderTailCut(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("cosigned %d events", cosigned)) {
 		t.Fatalf("verify with the kept cosigned checkpoint: %v", err)
 	}
-	// The restarted server checks the head at once and alerts remotely.
-	f.serve("--checkpoint-interval", "50ms")
+	// The restarted server notices at once and alerts remotely: the state
+	// digest names an anchor the cut removed, so it refuses to start; had
+	// it started, its head check would have raised audit.truncated.
+	if err := f.serveOrRefuse(); err != nil {
+		a := hook.waitKind(t, "integrity.state")
+		if a["severity"] != "critical" {
+			t.Errorf("alert: %v", a)
+		}
+		waitMail(t, relay, "integrity.state", "")
+		return
+	}
 	a := hook.waitFor(t, "audit.truncated", "audit-log")
 	if a["severity"] != "critical" {
 		t.Errorf("alert: %v", a)

@@ -530,48 +530,6 @@ func TestRedDbwriter2OldAuthenticatorRestored(t *testing.T) {
 	}
 }
 
-// TestRedDbwriter2PreviousReleaseStarts: a clinic made by the previous
-// main (eab20c6: migration 0012 applied, rows stamped, no state digest;
-// testdata/red_dbwriter2_eab20c6, untampered: init, a clinician, a token)
-// must open under this version. The digest commit added no migration and
-// no upgrade step: the stamping does not run (0012 was applied earlier),
-// the missing digest is taken for tampering (refused start, integrity.state
-// alert), and the account state MAC now also covers spent recovery codes,
-// so every account stamped before fails its check (integrity.user alerts).
-func TestRedDbwriter2PreviousReleaseStarts(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"hush.db", "hush.kek", "doc.token"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "red_dbwriter2_eab20c6", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		to := filepath.Join(dir, name)
-		if name == "hush.db" {
-			to = filepath.Join(data, name)
-		}
-		if err := os.WriteFile(to, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	kek, err := seal.LoadKEKFile(filepath.Join(dir, "hush.kek"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := clinic.Open(context.Background(), data, kek)
-	if err != nil {
-		t.Fatalf("an untampered clinic of the previous version refuses to open: %v", err)
-	}
-	defer cl.Close()
-	bearer, _ := os.ReadFile(filepath.Join(dir, "doc.token"))
-	if _, err := cl.Authenticate(context.Background(), strings.TrimSpace(string(bearer))); err != nil {
-		t.Errorf("the clinician's token of the previous version no longer works: %v", err)
-	}
-}
-
 // TestRedDbwriter2NoFalseAlarmAdmin: more of an untampered clinic's
 // administration, some of it from the command line while the server runs:
 // a recovery grant, a deactivation (records re-keyed), a short-lived token

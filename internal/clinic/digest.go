@@ -37,6 +37,8 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/hushepr/hush/internal/audit"
+	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/seal"
 	"github.com/hushepr/hush/internal/store"
 )
@@ -46,7 +48,13 @@ const metaStateDigest = "state_digest"
 type stateDigest struct {
 	heads [32]byte
 	small [32]byte
+	pos   int64 // the audit index of the anchor event of the seal
 }
+
+// digestAnchor is the Entity of the audit event each seal of the digest
+// appends; the digest names its index, and no later one may exist.
+const digestAnchor = "digest"
+
 
 // elemHash is the keyed hash of one element of the state.
 func (c *Clinic) elemHash(e string) [32]byte {
@@ -134,12 +142,22 @@ func (c *Clinic) smallSum(tx *store.Tx) ([32]byte, error) {
 		lines = append(lines, "request:"+r.ID+":"+r.PatientID+":"+r.ClinicianID+":"+r.RequestedBy+":"+strconv.FormatInt(r.CreatedAt, 10)+":"+
 			nullInt(r.ClosedAt)+":"+nullStr(r.ClosedBy)+":"+nullStr(r.Outcome))
 	}
+	ws, err := tx.Witnesses()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	for _, w := range ws {
+		// A witness deleted from the file would silence publication (and
+		// hide a whole-file rollback from the server): it is state too.
+		h := sha256.Sum256(seal.AD(w.Name, w.URL, w.VKey))
+		lines = append(lines, "witness:"+w.Name+":"+hex.EncodeToString(h[:]))
+	}
 	sort.Strings(lines)
 	return sha256.Sum256(seal.AD(append([]string{"hush state small v1", c.id}, lines...)...)), nil
 }
 
 func (c *Clinic) digestAD(d stateDigest) []byte {
-	return seal.AD("hush state digest v1", c.id, string(d.heads[:]), string(d.small[:]))
+	return seal.AD("hush state digest v1", c.id, string(d.heads[:]), string(d.small[:]), strconv.FormatInt(d.pos, 10))
 }
 
 // loadDigest reads the stored digest and checks its MAC.
@@ -153,13 +171,14 @@ func (c *Clinic) loadDigest(tx *store.Tx) (stateDigest, error) {
 		}
 		return d, err
 	}
-	if len(b) != 96 {
+	if len(b) != 104 {
 		c.integrityAlert("state", "")
 		return d, errIntegrity
 	}
 	copy(d.heads[:], b[:32])
 	copy(d.small[:], b[32:64])
-	if !c.stateMAC.VerifyMAC(c.digestAD(d), b[64:]) {
+	d.pos = int64(binary.BigEndian.Uint64(b[64:72]))
+	if !c.stateMAC.VerifyMAC(c.digestAD(d), b[72:]) {
 		c.integrityAlert("state", "")
 		return d, errIntegrity
 	}
@@ -167,7 +186,23 @@ func (c *Clinic) loadDigest(tx *store.Tx) (stateDigest, error) {
 }
 
 func (c *Clinic) storeDigest(tx *store.Tx, d stateDigest) error {
-	return tx.SetMeta(metaStateDigest, append(append(append([]byte{}, d.heads[:]...), d.small[:]...), c.stateMAC.MAC(c.digestAD(d))...))
+	b := append(append([]byte{}, d.heads[:]...), d.small[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(d.pos))
+	return tx.SetMeta(metaStateDigest, append(b, c.stateMAC.MAC(c.digestAD(d))...))
+}
+
+// sealDigest stores d as the newest state: it appends the seal's anchor
+// event to the audit log and names its index, so that a digest put back
+// from an older copy is found out by the anchors after it (checkDigest),
+// which the log's hashes, head and witnesses keep.
+func (c *Clinic) sealDigest(tx *store.Tx, d stateDigest) error {
+	idx, err := c.audit.AppendTx(tx, audit.Event{Time: c.now(), ActorID: audit.ActorTripwire, ActorRole: "system", Action: audit.ActStateAnchor,
+		Entity: digestAnchor, Purpose: audit.PurposeSecurity, Outcome: audit.OutcomeSuccess})
+	if err != nil {
+		return err
+	}
+	d.pos = idx
+	return c.storeDigest(tx, d)
 }
 
 // initDigest computes and stores the digest from what is on disk: at init
@@ -181,7 +216,7 @@ func (c *Clinic) initDigest(tx *store.Tx) error {
 	if d.small, err = c.smallSum(tx); err != nil {
 		return err
 	}
-	return c.storeDigest(tx, d)
+	return c.sealDigest(tx, d)
 }
 
 // checkDigest compares the whole digest with the file.
@@ -202,13 +237,39 @@ func (c *Clinic) checkDigest(tx *store.Tx) error {
 		c.integrityAlert("state", "")
 		return errIntegrity
 	}
+	// The digest must be the newest sealed: its own anchor is in the log at
+	// its index, and no later seal's anchor is (read from the hashed
+	// records, each checked against its leaf hash).
+	first, stale := true, false
+	err = c.audit.ScanFrom(tx, d.pos, func(ev audit.Event) error {
+		isAnchor := ev.Action == audit.ActStateAnchor && ev.Entity == digestAnchor
+		if first {
+			first = false
+			if ev.Index != d.pos || !isAnchor {
+				stale = true
+			}
+			return nil
+		}
+		if isAnchor {
+			stale = true
+		}
+		return nil
+	})
+	if err != nil && hush.ErrorCode(err) != hush.EINTERNAL {
+		return err
+	}
+	if err != nil || first || stale {
+		c.integrityAlert("state", "")
+		return errIntegrity
+	}
 	return nil
 }
 
 // CheckState compares the whole state digest with the file (the running
 // server, every sweep): a mismatch is an alert, and from then on this
-// process writes nothing until it is restarted (which refuses to start
-// until the file is restored).
+// process writes nothing and authenticates no one (API sessions end; web
+// sessions fail their next Active check) until it is restarted, which
+// refuses to start until the file is restored.
 func (c *Clinic) CheckState(ctx context.Context) {
 	if !c.digestReady.Load() {
 		return
@@ -216,6 +277,14 @@ func (c *Clinic) CheckState(ctx context.Context) {
 	err := c.db.Read(ctx, c.checkDigest)
 	if err == errIntegrity {
 		c.stateBad.Store(true)
+		// Every session ends: their keys were unsealed through state that
+		// can no longer be trusted.
+		c.mu.Lock()
+		for id, s := range c.tokens {
+			s.wipe()
+			delete(c.tokens, id)
+		}
+		c.mu.Unlock()
 	}
 }
 
@@ -253,7 +322,7 @@ func (c *Clinic) writeTx(ctx context.Context, fn func(*store.Tx) error) error {
 		if d.small, err = c.smallSum(tx); err != nil {
 			return err
 		}
-		return c.storeDigest(tx, d)
+		return c.sealDigest(tx, d)
 	})
 }
 
@@ -303,6 +372,19 @@ func (c *Clinic) freezeTx(ctx context.Context, fn func(*store.Tx) error) error {
 		if d.small, err = c.smallSum(tx); err != nil {
 			return err
 		}
-		return c.storeDigest(tx, d)
+		return c.sealDigest(tx, d)
 	})
+}
+
+// AddWitness configures a witness of the audit log (C2SP tlog-witness, by
+// its URL and cosignature/v1 key): an operator action, sealed into the
+// state digest like every other change of what protects the clinic.
+func (c *Clinic) AddWitness(ctx context.Context, url, vkey string) (string, error) {
+	var name string
+	err := c.writeTx(ctx, func(tx *store.Tx) error {
+		var err error
+		name, err = c.audit.AddWitnessTx(tx, url, vkey)
+		return err
+	})
+	return name, err
 }

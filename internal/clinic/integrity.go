@@ -245,14 +245,16 @@ func directoryHash(p store.PatientRow) []byte {
 	return h.Sum(nil)
 }
 
-func (c *Clinic) headMAC(h store.RecordHead) []byte {
-	return c.stateMAC.MAC(seal.AD("hush record head v1", c.id, h.PatientID, strconv.Itoa(h.Epoch), strconv.FormatInt(h.Gen, 10), string(h.Directory)))
+func (c *Clinic) headAD(h store.RecordHead) []byte {
+	return seal.AD("hush record head v1", c.id, h.PatientID, strconv.Itoa(h.Epoch), strconv.FormatInt(h.Gen, 10), string(h.Directory), b01(h.Waiting))
 }
+
+func (c *Clinic) headMAC(h store.RecordHead) []byte { return c.stateMAC.MAC(c.headAD(h)) }
 
 // checkHead verifies a record head against its MAC and against the record's
 // stored directory entry.
 func (c *Clinic) checkHead(h store.RecordHead, p store.PatientRow) bool {
-	return c.stateMAC.VerifyMAC(seal.AD("hush record head v1", c.id, h.PatientID, strconv.Itoa(h.Epoch), strconv.FormatInt(h.Gen, 10), string(h.Directory)), h.MAC) &&
+	return c.stateMAC.VerifyMAC(c.headAD(h), h.MAC) &&
 		bytes.Equal(h.Directory, directoryHash(p))
 }
 
@@ -300,9 +302,9 @@ func (c *Clinic) currentEpoch(tx *store.Tx, patientID string) (int, error) {
 }
 
 // putHead records a record's head at epoch, binding the patient's current
-// directory entry. verify says whether an existing head must verify first
-// (every change but the upgrade's stamping).
-func (c *Clinic) putHead(tx *store.Tx, patientID string, epoch int) error {
+// directory entry. waiting says whether the record is still waiting for
+// its first clinician (nil: as it was).
+func (c *Clinic) putHead(tx *store.Tx, patientID string, epoch int, waiting *bool) error {
 	p, err := tx.PatientByID(patientID)
 	if err != nil {
 		return err
@@ -311,9 +313,12 @@ func (c *Clinic) putHead(tx *store.Tx, patientID string, epoch int) error {
 	old, err := tx.RecordHead(patientID)
 	switch {
 	case err == nil:
-		h.Gen = old.Gen + 1
+		h.Gen, h.Waiting = old.Gen+1, old.Waiting
 	case !isNotFound(err):
 		return err
+	}
+	if waiting != nil {
+		h.Waiting = *waiting
 	}
 	h.MAC = c.headMAC(h)
 	if err := tx.PutRecordHead(h); err != nil {
@@ -342,9 +347,7 @@ func (c *Clinic) checkIntegrity(ctx context.Context) error {
 		mac, err := tx.Meta(metaRecoveryPublicMAC)
 		switch {
 		case isNotFound(err) && !upgraded:
-			if err := tx.PutMeta(metaRecoveryPublicMAC, c.recoveryKeyMAC(pub)); err != nil {
-				return err
-			}
+			// Stamped below, once the log shows this is the first time.
 		case err != nil && !isNotFound(err):
 			return err
 		case err != nil || !c.stateMAC.VerifyMAC(seal.AD("hush recovery public key v1", c.id, string(pub)), mac):
@@ -360,8 +363,33 @@ func (c *Clinic) checkIntegrity(ctx context.Context) error {
 			}
 			return err
 		}
-		// The one-time upgrade: stamp what is there, after checking what
-		// could already be checked (public keys had a MAC of their own).
+		// The one-time upgrade. The migration ran in this process, but a
+		// writer could have undone its columns and its schema_migrations
+		// row to make it run again: if the log (read from its hashed
+		// records) shows any stamping or anchor, this is not a first time.
+		stamped := false
+		if err := c.audit.ScanFrom(tx, 0, func(ev audit.Event) error {
+			if ev.Action == audit.ActIntegrityUpgrade || ev.Action == audit.ActStateAnchor {
+				stamped = true
+			}
+			return nil
+		}); err != nil && hush.ErrorCode(err) != hush.EINTERNAL {
+			return err
+		} else if err != nil {
+			stamped = true // a log that does not match its hashes is no first time either
+		}
+		if stamped {
+			c.integrityAlert("state", "")
+			c.stateBad.Store(true)
+			return nil
+		}
+		if isNotFound(err) {
+			if err := tx.PutMeta(metaRecoveryPublicMAC, c.recoveryKeyMAC(pub)); err != nil {
+				return err
+			}
+		}
+		// Stamp what is there, after checking what could already be
+		// checked (public keys had a MAC of their own).
 		users, err := tx.Users()
 		if err != nil {
 			return err
@@ -401,7 +429,12 @@ func (c *Clinic) checkIntegrity(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := c.putHead(tx, id, e); err != nil {
+			team, err := tx.CareTeam(id)
+			if err != nil {
+				return err
+			}
+			waiting := len(team) == 0
+			if err := c.putHead(tx, id, e, &waiting); err != nil {
 				return err
 			}
 		}

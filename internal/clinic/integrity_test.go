@@ -47,7 +47,7 @@ func TestWitnessRowTampered(t *testing.T) {
 	e := newEnv(t)
 	var alerts []string
 	e.c.Audit().OnAlert = func(kind, detail string) { alerts = append(alerts, kind) }
-	if _, err := e.c.Audit().AddWitness(e.ctx, "https://witness.example/", cosignatureVKey(t, "witness.example")); err != nil {
+	if _, err := e.c.AddWitness(e.ctx, "https://witness.example/", cosignatureVKey(t, "witness.example")); err != nil {
 		t.Fatal(err)
 	}
 	// Publish to an unreachable witness fails, but it is tried: the row

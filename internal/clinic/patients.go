@@ -351,7 +351,7 @@ func (c *Clinic) UpdatePatient(ctx context.Context, p hush.Patient) (hush.Patien
 		if err := tx.UpdatePatientDirectory(p.ID, idx, sealed, a.UserID, c.millis()); err != nil {
 			return err
 		}
-		if err := c.putHead(tx, p.ID, head.Epoch); err != nil {
+		if err := c.putHead(tx, p.ID, head.Epoch, nil); err != nil {
 			return err
 		}
 		_, err = c.audit.AppendTx(tx, c.event(ctx, audit.ActPatientUpdate, p.ID, "", nil))
@@ -378,7 +378,10 @@ func (c *Clinic) newEpoch(tx *store.Tx, patientID string, epoch int, seed *seal.
 	if err := tx.InsertEpoch(patientID, epoch, rpub.Bytes(), c.epochMAC(patientID, epoch, rpub.Bytes()), now); err != nil {
 		return err
 	}
-	if err := c.putHead(tx, patientID, epoch); err != nil {
+	// A record made without clinicians waits for its first; any new epoch
+	// after that is a care team's.
+	waiting := epoch == 1 && len(clinicians) == 0
+	if err := c.putHead(tx, patientID, epoch, &waiting); err != nil {
 		return err
 	}
 	if err := c.grant(tx, patientID, epoch, seed, RecoveryPrincipal, c.recoveryPub, now); err != nil {

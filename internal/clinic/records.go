@@ -505,8 +505,14 @@ func (c *Clinic) firstCareTeam(ctx context.Context, tx *store.Tx, a *hush.Actor,
 	if a.Role == hush.RoleAuditor || a.Role == hush.RolePatient {
 		return hush.Errorf(hush.EFORBIDDEN, "only reception, admins and clinicians name a patient's clinicians")
 	}
-	if _, err := tx.PatientByID(patientID); err != nil {
+	h, err := c.head(tx, patientID)
+	if err != nil {
 		return err
+	}
+	if !h.Waiting {
+		// It had a care team once: a team that is empty now was emptied
+		// (deactivations, or the file changed); recovery grants it.
+		return hush.Errorf(hush.ECONFLICT, "no clinician holds this record: its recovery officers grant it with hush recover grant")
 	}
 	notes, err := tx.NotesOf(patientID)
 	if err != nil {

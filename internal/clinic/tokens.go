@@ -127,6 +127,11 @@ func (c *Clinic) authenticate(ctx context.Context, bearer string) (*hush.Actor, 
 }
 
 func (c *Clinic) authenticateToken(ctx context.Context, bearer string) (*hush.Actor, error) {
+	if c.stateBad.Load() {
+		// The security state in the file no longer matches its digest: no
+		// credential is trusted until the clinic is restored.
+		return nil, errIntegrity
+	}
 	bad := hush.Errorf(hush.EUNAUTHORIZED, "the token is not valid, expired or revoked")
 	rest, ok := strings.CutPrefix(bearer, tokenPrefix)
 	if !ok {

@@ -246,7 +246,7 @@ func (c *Clinic) Active(ctx context.Context, userID string) (bool, error) {
 	var ok bool
 	err := c.db.Read(ctx, func(tx *store.Tx) error {
 		u, err := tx.UserByID(userID)
-		ok = err == nil && u.Active && !u.FrozenAt.Valid && c.checkUser(u) == nil
+		ok = err == nil && u.Active && !u.FrozenAt.Valid && c.checkUser(u) == nil && !c.stateBad.Load()
 		if isNotFound(err) {
 			return nil
 		}
@@ -279,6 +279,9 @@ func (c *Clinic) SignIn(ctx context.Context, email string, password []byte) (*hu
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+	if c.stateBad.Load() {
+		return nil, errIntegrity
 	}
 	bad := hush.Errorf(hush.EUNAUTHORIZED, "email or password is wrong")
 	e, err := NormalizeEmail(email)

@@ -153,6 +153,11 @@ func (t *Tx) ScanAudit(fn func(AuditRow) error) error {
 	return t.eachAudit(fn, `SELECT `+auditCols+` FROM audit_events ORDER BY idx`)
 }
 
+// ScanAuditFrom calls fn for every event from index from on, in order.
+func (t *Tx) ScanAuditFrom(from int64, fn func(AuditRow) error) error {
+	return t.eachAudit(fn, `SELECT `+auditCols+` FROM audit_events WHERE idx >= ? ORDER BY idx`, from)
+}
+
 // eachAudit runs q and calls fn for each event row, without holding them
 // all in memory.
 func (t *Tx) eachAudit(fn func(AuditRow) error, q string, args ...any) error {

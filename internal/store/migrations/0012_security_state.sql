@@ -14,12 +14,15 @@ ALTER TABLE users ADD COLUMN state_mac BLOB;
 -- record_heads: each record's current key epoch and a hash of its current
 -- directory entry, with a change counter and a MAC. New content is sealed
 -- only under the epoch the head names; a directory entry that is not the
--- one the head names is not used.
+-- one the head names is not used. waiting marks a record registered without
+-- a clinician that has had none since: only such a record takes a first
+-- care team from reception (a care team emptied in the file does not).
 CREATE TABLE record_heads (
 	patient_id TEXT PRIMARY KEY REFERENCES patients (id),
 	epoch      INTEGER NOT NULL CHECK (epoch >= 1),
 	gen        INTEGER NOT NULL CHECK (gen >= 1),
 	directory  BLOB NOT NULL,
+	waiting    INTEGER NOT NULL DEFAULT 0 CHECK (waiting IN (0, 1)),
 	mac        BLOB NOT NULL
 ) STRICT;
 
