@@ -55,7 +55,6 @@ type stateDigest struct {
 // appends; the digest names its index, and no later one may exist.
 const digestAnchor = "digest"
 
-
 // elemHash is the keyed hash of one element of the state.
 func (c *Clinic) elemHash(e string) [32]byte {
 	var out [32]byte
