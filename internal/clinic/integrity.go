@@ -33,6 +33,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -246,7 +247,7 @@ func directoryHash(p store.PatientRow) []byte {
 }
 
 func (c *Clinic) headAD(h store.RecordHead) []byte {
-	return seal.AD("hush record head v1", c.id, h.PatientID, strconv.Itoa(h.Epoch), strconv.FormatInt(h.Gen, 10), string(h.Directory), b01(h.Waiting))
+	return seal.AD("hush record head v1", c.id, h.PatientID, strconv.Itoa(h.Epoch), strconv.FormatInt(h.Gen, 10), string(h.Directory), b01(h.Waiting), string(h.Team))
 }
 
 func (c *Clinic) headMAC(h store.RecordHead) []byte { return c.stateMAC.MAC(c.headAD(h)) }
@@ -279,7 +280,11 @@ func (c *Clinic) head(tx *store.Tx, patientID string) (store.RecordHead, error) 
 	if err != nil {
 		return h, err
 	}
-	if !c.checkHead(h, p) || newest != h.Epoch || c.isStale("record", patientID) {
+	team, err := tx.CareTeam(patientID)
+	if err != nil {
+		return h, err
+	}
+	if !c.checkHead(h, p) || newest != h.Epoch || c.isStale("record", patientID) || !bytes.Equal(h.Team, teamHash(team)) {
 		c.integrityAlert("record", patientID)
 		return h, errIntegrity
 	}
@@ -301,6 +306,24 @@ func (c *Clinic) currentEpoch(tx *store.Tx, patientID string) (int, error) {
 	return h.Epoch, err
 }
 
+// teamHash binds a record head to the active care team.
+func teamHash(ids []string) []byte {
+	sorted := append([]string(nil), ids...)
+	sort.Strings(sorted)
+	h := sha256.Sum256(seal.AD(append([]string{"hush record head team v1"}, sorted...)...))
+	return h[:]
+}
+
+// teamChanged records a record's new care team in its head (same epoch).
+// The caller verified the head earlier in the transaction.
+func (c *Clinic) teamChanged(tx *store.Tx, patientID string) error {
+	h, err := tx.RecordHead(patientID)
+	if err != nil {
+		return err
+	}
+	return c.putHead(tx, patientID, h.Epoch, nil)
+}
+
 // putHead records a record's head at epoch, binding the patient's current
 // directory entry. waiting says whether the record is still waiting for
 // its first clinician (nil: as it was).
@@ -309,7 +332,11 @@ func (c *Clinic) putHead(tx *store.Tx, patientID string, epoch int, waiting *boo
 	if err != nil {
 		return err
 	}
-	h := store.RecordHead{PatientID: patientID, Epoch: epoch, Gen: 1, Directory: directoryHash(p)}
+	team, err := tx.CareTeam(patientID)
+	if err != nil {
+		return err
+	}
+	h := store.RecordHead{PatientID: patientID, Epoch: epoch, Gen: 1, Directory: directoryHash(p), Team: teamHash(team)}
 	old, err := tx.RecordHead(patientID)
 	switch {
 	case err == nil:

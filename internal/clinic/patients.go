@@ -272,6 +272,11 @@ func (c *Clinic) createPatient(ctx context.Context, creator string, p hush.Patie
 				return err
 			}
 		}
+		if len(ids) > 0 {
+			if err := c.teamChanged(tx, p.ID); err != nil {
+				return err
+			}
+		}
 		if o.then != nil {
 			return o.then(tx, p.ID)
 		}

@@ -32,7 +32,10 @@ func (c *Clinic) clinician(tx *store.Tx, a *hush.Actor, patientID string) error 
 	if !ok {
 		return hush.Errorf(hush.EFORBIDDEN, "you are not on this patient's care team")
 	}
-	return nil
+	// The membership must be the one the record's head names: a care-team
+	// row put back (or removed) in the file is not believed.
+	_, err = c.head(tx, patientID)
+	return err
 }
 
 // seed opens (or takes from the session cache) the record seed of one epoch
@@ -479,6 +482,9 @@ func (c *Clinic) SetCareTeam(ctx context.Context, patientID string, want []strin
 					return err
 				}
 			}
+			if err := c.teamChanged(tx, patientID); err != nil {
+				return err
+			}
 		}
 		changed = len(add)+len(remove) > 0
 		result, err = tx.CareTeam(patientID)
@@ -546,7 +552,7 @@ func (c *Clinic) firstCareTeam(ctx context.Context, tx *store.Tx, a *hush.Actor,
 			return err
 		}
 	}
-	return nil
+	return c.teamChanged(tx, patientID)
 }
 
 // maxCareTeam is the most clinicians a care team holds.
@@ -618,7 +624,7 @@ func (c *Clinic) grantAll(tx *store.Tx, patientID string, add []string, open fun
 			return err
 		}
 	}
-	return nil
+	return c.teamChanged(tx, patientID)
 }
 
 // RecoverGrant uses the rebuilt recovery key to grant every epoch of a

@@ -405,7 +405,15 @@ func (c *Clinic) DeactivateUser(ctx context.Context, email string) error {
 		if err := tx.DeleteGrants("", userPrincipal(u.ID)); err != nil {
 			return err
 		}
-		return tx.RemoveFromAllCareTeams(u.ID, "operator", now)
+		if err := tx.RemoveFromAllCareTeams(u.ID, "operator", now); err != nil {
+			return err
+		}
+		for _, pid := range patients {
+			if err := c.teamChanged(tx, pid); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err

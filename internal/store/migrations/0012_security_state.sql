@@ -17,12 +17,15 @@ ALTER TABLE users ADD COLUMN state_mac BLOB;
 -- one the head names is not used. waiting marks a record registered without
 -- a clinician that has had none since: only such a record takes a first
 -- care team from reception (a care team emptied in the file does not).
+-- team is a hash of the active care team: a membership put back or removed
+-- in the file is not used.
 CREATE TABLE record_heads (
 	patient_id TEXT PRIMARY KEY REFERENCES patients (id),
 	epoch      INTEGER NOT NULL CHECK (epoch >= 1),
 	gen        INTEGER NOT NULL CHECK (gen >= 1),
 	directory  BLOB NOT NULL,
 	waiting    INTEGER NOT NULL DEFAULT 0 CHECK (waiting IN (0, 1)),
+	team       BLOB NOT NULL DEFAULT x'',
 	mac        BLOB NOT NULL
 ) STRICT;
 
