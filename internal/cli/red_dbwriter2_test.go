@@ -518,6 +518,9 @@ func TestRedDbwriter2OldAuthenticatorRestored(t *testing.T) {
 	}
 	b3 := f.browser(t, "127.0.0.3")
 	if p := b3.signIn("doc@test.hush", signinNewPassword); p.path != "/signin/mfa" {
+		if p.status >= 500 && hook.anyIntegrity(5*time.Second) {
+			return // the account's factors no longer match its state: refused and alerted, defended
+		}
 		t.Fatalf("sign-in at %s (%d)", p.path, p.status)
 	}
 	if p := b3.post("/signin/mfa", url.Values{"code": {auth.TOTPCode(secret1, auth.StepAt(time.Now()))}}); p.path == "/patients" {

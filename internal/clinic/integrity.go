@@ -77,17 +77,34 @@ func (c *Clinic) pubKeyMAC(userID string, role hush.Role, gen int64, pub []byte)
 	return c.pubMAC.MAC(seal.AD("hush public key v2", c.id, userID, string(role), strconv.FormatInt(gen, 10), string(pub)))
 }
 
-func (c *Clinic) userStateAD(r store.UserRow, gen int64) []byte {
+func (c *Clinic) userStateAD(r store.UserRow, gen int64, factors []byte) []byte {
 	pk := sha256.Sum256(r.PublicKey)
 	return seal.AD("hush user state v1", c.id, r.ID, r.Role, r.PatientID, b01(r.Active), nullInt(r.DeactivatedAt), nullInt(r.FrozenAt),
-		b01(r.MustChange), b01(r.HasTOTP), strconv.Itoa(r.SecurityKeys), strconv.Itoa(r.UsedCodes), strconv.FormatInt(r.KeyGen, 10), string(pk[:]),
+		b01(r.MustChange), string(factors), strconv.FormatInt(r.KeyGen, 10), string(pk[:]),
 		string(r.PublicKeyMAC), string(r.EmailIndex), strconv.FormatInt(gen, 10))
+}
+
+// factorsHash hashes the second factors' stored material (the TOTP row,
+// each recovery code and whether it is spent, each sealed security key),
+// so that an old factor put back in the file — a stolen phone's TOTP
+// secret after a reset, a spent or replaced recovery code, an older
+// security key state — does not match the account's stamped state.
+func factorsHash(material string) []byte {
+	parts := strings.Split(material, "|")
+	for i, p := range parts {
+		items := strings.Split(p, ",")
+		sort.Strings(items)
+		parts[i] = strings.Join(items, ",")
+	}
+	h := sha256.Sum256(seal.AD(append([]string{"hush user factors v1"}, parts...)...))
+	return h[:]
 }
 
 // checkUser verifies a user row's security state (and its public key, when
 // it has one). A row that fails is an alert and is not used.
 func (c *Clinic) checkUser(r store.UserRow) error {
-	ok := r.StateMAC != nil && c.stateMAC.VerifyMAC(c.userStateAD(r, r.StateGen), r.StateMAC) && !c.isStale("user", r.ID)
+	ok := r.StateMAC != nil && c.stateMAC.VerifyMAC(c.userStateAD(r, r.StateGen, r.Factors), r.StateMAC) && !c.isStale("user", r.ID) &&
+		bytes.Equal(r.Factors, factorsHash(r.FactorMaterial))
 	if ok && r.PublicKey != nil {
 		ok = c.pubMAC.VerifyMAC(seal.AD("hush public key v2", c.id, r.ID, r.Role, strconv.FormatInt(r.KeyGen, 10), string(r.PublicKey)), r.PublicKeyMAC)
 	}
@@ -98,26 +115,15 @@ func (c *Clinic) checkUser(r store.UserRow) error {
 	return nil
 }
 
-// onlyFactorsDiffer reports whether a row that fails its state MAC would
-// verify with other second-factor fields (a TOTP row or security keys
-// deleted, nothing else changed): then resetting the second factors, which
-// removes them all and asks for a new enrolment code, repairs it safely.
+// onlyFactorsDiffer reports whether a row that fails its check would pass
+// but for its second factors (a TOTP row, recovery codes or security keys
+// changed or deleted in the file, nothing else): then resetting the second
+// factors, which removes them all and asks for a new enrolment code,
+// repairs it safely.
 func (c *Clinic) onlyFactorsDiffer(r store.UserRow) bool {
-	if r.StateMAC == nil || c.isStale("user", r.ID) {
-		return false
-	}
-	for _, totp := range []bool{false, true} {
-		for n := 0; n <= MaxSecurityKeys; n++ {
-			for used := 0; used <= 10; used++ { // auth.NewRecoveryCodes(10)
-				t := r
-				t.HasTOTP, t.SecurityKeys, t.UsedCodes = totp, n, used
-				if c.stateMAC.VerifyMAC(c.userStateAD(t, r.StateGen), r.StateMAC) {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	// The MAC covers the factors' hash as stamped: if it verifies, nothing
+	// but the factor tables moved.
+	return r.StateMAC != nil && !c.isStale("user", r.ID) && c.stateMAC.VerifyMAC(c.userStateAD(r, r.StateGen, r.Factors), r.StateMAC)
 }
 
 // stampUser records a user's current security state under a new
@@ -129,7 +135,8 @@ func (c *Clinic) stampUser(tx *store.Tx, userID string) error {
 		return err
 	}
 	gen := r.StateGen + 1
-	if err := tx.SetUserState(userID, gen, c.stateMAC.MAC(c.userStateAD(r, gen))); err != nil {
+	factors := factorsHash(r.FactorMaterial)
+	if err := tx.SetUserState(userID, gen, factors, c.stateMAC.MAC(c.userStateAD(r, gen, factors))); err != nil {
 		return err
 	}
 	return c.anchor(tx, "user", userID, gen)

@@ -106,7 +106,11 @@ func (c *Clinic) VerifySecondFactor(ctx context.Context, userID, code string) er
 		}
 		defer clear(secret)
 		if step, ok := auth.CheckTOTP(secret, code, now, m.LastStep); ok {
-			return tx.UseTOTPStep(userID, step)
+			if err := tx.UseTOTPStep(userID, step); err != nil {
+				return err
+			}
+			// The step used is state: put back, a code could be replayed.
+			return c.stampUser(tx, userID)
 		}
 		if err := tx.UseRecoveryCode(userID, c.recoveryCodeMAC(userID, code), now.UnixMilli()); err != nil {
 			return bad

@@ -141,8 +141,16 @@ func (c *Clinic) RemoveSecurityKey(ctx context.Context, id []byte) error {
 func (c *Clinic) SecurityKeyUsed(ctx context.Context, userID string, k *SecurityKey, verr error) error {
 	err := verr
 	if err == nil {
-		err = c.db.ReadWrite(ctx, func(tx *store.Tx) error {
-			return tx.UpdateSecurityKey(userID, k.ID, c.sealSecurityKey(userID, *k))
+		err = c.writeTx(ctx, func(tx *store.Tx) error {
+			if _, err := c.verifiedUser(tx, userID); err != nil {
+				return err
+			}
+			if err := tx.UpdateSecurityKey(userID, k.ID, c.sealSecurityKey(userID, *k)); err != nil {
+				return err
+			}
+			// The key's counter is state: an older one put back would let
+			// a cloned key pass.
+			return c.stampUser(tx, userID)
 		})
 	}
 	ev := c.event(ctx, audit.ActMFA, "", "webauthn", err)

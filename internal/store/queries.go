@@ -35,6 +35,10 @@ type UserRow struct {
 	HasTOTP      bool
 	SecurityKeys int
 	UsedCodes    int // recovery codes spent
+	Factors      []byte // the factors' hash stamped with the state (users.factors)
+	// FactorMaterial is the second factors' stored material as it is now
+	// (read-only, from user_mfa, recovery_codes and security_keys).
+	FactorMaterial string
 }
 
 // TokenRow is a tokens row.
@@ -152,18 +156,23 @@ const userCols = `id, role, coalesce(patient_id, ''), active, email_index, profi
 	must_change, key_gen, state_gen, state_mac,
 	EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = users.id),
 	(SELECT count(*) FROM security_keys k WHERE k.user_id = users.id),
-	(SELECT count(*) FROM recovery_codes c WHERE c.user_id = users.id AND c.used_at IS NOT NULL)`
+	(SELECT count(*) FROM recovery_codes c WHERE c.user_id = users.id AND c.used_at IS NOT NULL),
+	factors,
+	coalesce((SELECT hex(totp_sealed) || ':' || last_step FROM user_mfa m WHERE m.user_id = users.id), '') || '|' ||
+	coalesce((SELECT group_concat(hex(code_mac) || ':' || coalesce(used_at, '-'), ',') FROM recovery_codes c WHERE c.user_id = users.id), '') || '|' ||
+	coalesce((SELECT group_concat(hex(id) || ':' || hex(sealed), ',') FROM security_keys k WHERE k.user_id = users.id), '')`
 
 func scanUser(s scanner) (UserRow, error) {
 	var u UserRow
 	err := s.Scan(&u.ID, &u.Role, &u.PatientID, &u.Active, &u.EmailIndex, &u.Profile, &u.PublicKey, &u.PublicKeyMAC, &u.PwSalt, &u.PwVerifier, &u.PwKey, &u.CreatedAt, &u.DeactivatedAt, &u.FrozenAt,
-		&u.MustChange, &u.KeyGen, &u.StateGen, &u.StateMAC, &u.HasTOTP, &u.SecurityKeys, &u.UsedCodes)
+		&u.MustChange, &u.KeyGen, &u.StateGen, &u.StateMAC, &u.HasTOTP, &u.SecurityKeys, &u.UsedCodes, &u.Factors, &u.FactorMaterial)
 	return u, err
 }
 
-// SetUserState stores a user's security-state generation and its MAC.
-func (t *Tx) SetUserState(id string, gen int64, mac []byte) error {
-	return t.execOne("user", `UPDATE users SET state_gen = ?, state_mac = ? WHERE id = ?`, gen, mac, id)
+// SetUserState stores a user's security-state generation, the hash of
+// its second factors and the MAC over both.
+func (t *Tx) SetUserState(id string, gen int64, factors, mac []byte) error {
+	return t.execOne("user", `UPDATE users SET state_gen = ?, factors = ?, state_mac = ? WHERE id = ?`, gen, factors, mac, id)
 }
 
 // InsertUser adds a user. ECONFLICT if the email is taken.

@@ -10,6 +10,10 @@
 ALTER TABLE users ADD COLUMN key_gen INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE users ADD COLUMN state_gen INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE users ADD COLUMN state_mac BLOB;
+-- factors: a hash of the second factors' stored material (the sealed TOTP
+-- secret and its last step, the recovery codes and whether spent, the
+-- sealed security keys) when the state was last stamped, under state_mac.
+ALTER TABLE users ADD COLUMN factors BLOB;
 
 -- record_heads: each record's current key epoch and a hash of its current
 -- directory entry, with a change counter and a MAC. New content is sealed
