@@ -34,7 +34,7 @@ type UserRow struct {
 	// Read-only, computed from other tables: the second factors enrolled.
 	HasTOTP      bool
 	SecurityKeys int
-	UsedCodes    int // recovery codes spent
+	UsedCodes    int    // recovery codes spent
 	Factors      []byte // the factors' hash stamped with the state (users.factors)
 	// FactorMaterial is the second factors' stored material as it is now
 	// (read-only, from user_mfa, recovery_codes and security_keys).
