@@ -72,6 +72,7 @@ type Clinic struct {
 	recoveryBad bool        // the stored recovery public key failed its MAC: Open refuses
 	digestReady atomic.Bool // the state digest exists and is kept (digest.go)
 	stateBad    atomic.Bool // the state digest did not match the file: no more writes
+	endedTokens sync.Map    // token id -> true: seen revoked, expired or erased by this process
 	integrity   integrityAlerts
 	dir         *directory
 	audit       *audit.Log
@@ -319,6 +320,7 @@ func Open(ctx context.Context, dataDir string, kek *seal.KEK) (*Clinic, error) {
 		c.Close()
 		return nil, err
 	}
+	c.rememberEndedTokens(ctx)
 	return c, nil
 }
 

@@ -162,8 +162,16 @@ func (c *Clinic) authenticateToken(ctx context.Context, bearer string) (*hush.Ac
 		return nil, err
 	}
 	now := c.now()
-	if tok.RevokedAt.Valid || !user.Active || (tok.ExpiresAt.Valid && now.UnixMilli() >= tok.ExpiresAt.Int64) {
+	if tokenEnded(tok, now) || !user.Active {
+		c.endedTokens.Store(id, true)
 		c.dropSession(id)
+		return nil, bad
+	}
+	if _, ended := c.endedTokens.Load(id); ended {
+		// This process saw the token end; its row says otherwise now: the
+		// row was put back in the file.
+		c.dropSession(id)
+		c.integrityAlert("state", "")
 		return nil, bad
 	}
 	cred := seal.FromToken(secret, id)
@@ -222,6 +230,7 @@ func (c *Clinic) SweepSessions(ctx context.Context) {
 	if err := c.EraseTokenKeys(ctx); err != nil {
 		c.logUpkeep("token key erasure failed; the next sweep tries again", err)
 	}
+	c.rememberEndedTokens(ctx)
 	now := c.now()
 	c.mu.Lock()
 	c.expireSessionsLocked(now)
@@ -303,6 +312,7 @@ func (c *Clinic) RevokeToken(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	c.endedTokens.Store(id, true)
 	c.dropSession(id)
 	if err := c.checkpoint(ctx); err != nil {
 		return hush.Wrap(hush.EUNAVAILABLE, "the token is revoked, but its erased key leaves the disk files only at the next checkpoint", err)
@@ -442,4 +452,26 @@ func (c *Clinic) Tokens(ctx context.Context, email string) ([]TokenInfo, error) 
 		return err
 	})
 	return out, err
+}
+
+// tokenEnded reports whether a token row is revoked, expired or erased.
+func tokenEnded(t store.TokenRow, now time.Time) bool {
+	return t.RevokedAt.Valid || (t.ExpiresAt.Valid && now.UnixMilli() >= t.ExpiresAt.Int64) || len(t.SealedKey) == 0
+}
+
+// rememberEndedTokens notes every token the file says has ended. A token
+// this process has seen end stays ended for it, whatever a later row says
+// (a row put back in the file while the server runs); the state digest
+// catches the rest at the next sweep.
+func (c *Clinic) rememberEndedTokens(ctx context.Context) {
+	now := c.now()
+	c.db.Read(ctx, func(tx *store.Tx) error {
+		ts, err := tx.AllTokens()
+		for _, t := range ts {
+			if tokenEnded(t, now) {
+				c.endedTokens.Store(t.ID, true)
+			}
+		}
+		return err
+	})
 }
