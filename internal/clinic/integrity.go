@@ -254,7 +254,7 @@ func directoryHash(p store.PatientRow) []byte {
 }
 
 func (c *Clinic) headAD(h store.RecordHead) []byte {
-	return seal.AD("hush record head v1", c.id, h.PatientID, strconv.Itoa(h.Epoch), strconv.FormatInt(h.Gen, 10), string(h.Directory), b01(h.Waiting), string(h.Team))
+	return seal.AD("hush record head v1", c.id, h.PatientID, strconv.Itoa(h.Epoch), strconv.FormatInt(h.Gen, 10), string(h.Directory), b01(h.Waiting), string(h.Team), strconv.FormatInt(h.Content, 10))
 }
 
 func (c *Clinic) headMAC(h store.RecordHead) []byte { return c.stateMAC.MAC(c.headAD(h)) }
@@ -291,7 +291,11 @@ func (c *Clinic) head(tx *store.Tx, patientID string) (store.RecordHead, error) 
 	if err != nil {
 		return h, err
 	}
-	if !c.checkHead(h, p) || newest != h.Epoch || c.isStale("record", patientID) || !bytes.Equal(h.Team, teamHash(team)) {
+	content, err := tx.RecordContent(patientID)
+	if err != nil {
+		return h, err
+	}
+	if !c.checkHead(h, p) || newest != h.Epoch || c.isStale("record", patientID) || !bytes.Equal(h.Team, teamHash(team)) || content != h.Content {
 		c.integrityAlert("record", patientID)
 		return h, errIntegrity
 	}
@@ -321,8 +325,14 @@ func teamHash(ids []string) []byte {
 	return h[:]
 }
 
-// teamChanged records a record's new care team in its head (same epoch).
+// contentAdded records a new note version or item in the record's head.
 // The caller verified the head earlier in the transaction.
+func (c *Clinic) contentAdded(tx *store.Tx, patientID string) error {
+	return c.teamChanged(tx, patientID)
+}
+
+// teamChanged records a record's new care team (or content) in its head
+// (same epoch). The caller verified the head earlier in the transaction.
 func (c *Clinic) teamChanged(tx *store.Tx, patientID string) error {
 	h, err := tx.RecordHead(patientID)
 	if err != nil {
@@ -343,7 +353,11 @@ func (c *Clinic) putHead(tx *store.Tx, patientID string, epoch int, waiting *boo
 	if err != nil {
 		return err
 	}
-	h := store.RecordHead{PatientID: patientID, Epoch: epoch, Gen: 1, Directory: directoryHash(p), Team: teamHash(team)}
+	content, err := tx.RecordContent(patientID)
+	if err != nil {
+		return err
+	}
+	h := store.RecordHead{PatientID: patientID, Epoch: epoch, Gen: 1, Directory: directoryHash(p), Team: teamHash(team), Content: content}
 	old, err := tx.RecordHead(patientID)
 	switch {
 	case err == nil:

@@ -79,6 +79,9 @@ func (c *Clinic) addItem(ctx context.Context, patientID, kind, action string, bo
 		if err := tx.InsertItem(row); err != nil {
 			return err
 		}
+		if err := c.contentAdded(tx, patientID); err != nil {
+			return err
+		}
 		_, err = c.audit.AppendTx(tx, c.event(ctx, action, patientID, kind+"/"+row.ID, nil))
 		return err
 	})

@@ -182,6 +182,9 @@ func (c *Clinic) writeNote(tx *store.Tx, a *hush.Actor, row store.NoteRow, in No
 	if err := tx.InsertNote(row); err != nil {
 		return hush.Note{}, err
 	}
+	if err := c.contentAdded(tx, row.PatientID); err != nil {
+		return hush.Note{}, err
+	}
 	return hush.Note{ID: row.ID, Version: row.Version, PatientID: row.PatientID, AuthorID: row.AuthorID, Kind: in.Kind,
 		Status: in.Status, Title: in.Title, Text: in.Text, CreatedAt: time.UnixMilli(row.CreatedAt).UTC()}, nil
 }

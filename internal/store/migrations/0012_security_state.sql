@@ -22,7 +22,9 @@ ALTER TABLE users ADD COLUMN factors BLOB;
 -- a clinician that has had none since: only such a record takes a first
 -- care team from reception (a care team emptied in the file does not).
 -- team is a hash of the active care team: a membership put back or removed
--- in the file is not used.
+-- in the file is not used. content counts the record's note versions and
+-- clinical items: a version deleted in the file (an amendment undone) is
+-- noticed.
 CREATE TABLE record_heads (
 	patient_id TEXT PRIMARY KEY REFERENCES patients (id),
 	epoch      INTEGER NOT NULL CHECK (epoch >= 1),
@@ -30,6 +32,7 @@ CREATE TABLE record_heads (
 	directory  BLOB NOT NULL,
 	waiting    INTEGER NOT NULL DEFAULT 0 CHECK (waiting IN (0, 1)),
 	team       BLOB NOT NULL DEFAULT x'',
+	content    INTEGER NOT NULL DEFAULT 0,
 	mac        BLOB NOT NULL
 ) STRICT;
 
