@@ -9,6 +9,7 @@ package cli_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hushepr/hush/internal/audit/witness/witnesstest"
 	"github.com/hushepr/hush/internal/auth"
+	"github.com/hushepr/hush/internal/cli"
 	"github.com/hushepr/hush/internal/clinic"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/measures"
@@ -412,5 +415,145 @@ func TestRedRound3OldPasswordPutBack(t *testing.T) {
 	if p := b2.signIn("doc@test.hush", testPassword); p.path == "/signin/mfa" {
 		t.Errorf("the replaced first password passes the password step again after the old columns were put back; integrity alert: %v",
 			hook.anyIntegrity(2*time.Second))
+	}
+}
+
+// TestRedRound3CanaryPlantWitnessWhileServing: canaries planned from the
+// command line while the server runs are planted by the server among
+// reception's registrations; a witness is added from the command line
+// while the server publishes checkpoints; intake patients get their first
+// care team; reset-mfa and deactivation run beside it. No integrity alert,
+// no refused write, the clinic starts again.
+func TestRedRound3CanaryPlantWitnessWhileServing(t *testing.T) {
+	f := newFixture(t, "desk@test.hush=reception", "doc@test.hush=clinician", "doc2@test.hush=clinician", "gone@test.hush=clinician")
+	hook := alertsToWebhook(t, f)
+	cl := f.open()
+	origin, vkey := cl.Audit().Origin(), cl.AuditVerifierKey()
+	cl.Close()
+	w := witnesstest.Start(t, origin, vkey)
+	f.serve("--canary-plant-delay", "0", "--checkpoint-interval", "50ms")
+	f.run("canary", "add", "--count", "3")
+	var wg sync.WaitGroup
+	errs := make(chan string, 100)
+	var pids []string
+	var mu sync.Mutex
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 12; i++ {
+			r, err := f.tryDo("desk@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Intake", fmt.Sprintf("I%d", i), makeHETU(1+i, 2, 1990, 500+i), "+35840100"+fmt.Sprintf("%04d", i)))
+			if err != nil || r.status != 201 {
+				errs <- fmt.Sprintf("registration %d: %v %d %s", i, err, r.status, r.body)
+				continue
+			}
+			mu.Lock()
+			pids = append(pids, r.json()["id"].(string))
+			mu.Unlock()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if _, err := f.try("audit", "witness", "--data", f.data, "--kek-file", f.kek, "--url", w.URL, "--vkey", w.Verifier.(fmt.Stringer).String()); err != nil {
+			errs <- fmt.Sprintf("witness add: %v", err)
+		}
+		if _, err := f.try("user", "reset-mfa", "--email", "doc2@test.hush", "--show-code"); err != nil {
+			errs <- fmt.Sprintf("reset-mfa: %v", err)
+		}
+		if _, err := f.try("user", "deactivate", "--email", "gone@test.hush"); err != nil {
+			errs <- fmt.Sprintf("deactivate: %v", err)
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("untampered step refused: %s", e)
+	}
+	for i, pid := range pids {
+		if i%2 == 0 {
+			if r := f.do("desk@test.hush", "PUT", "/fhir/R4/CareTeam/"+pid, careTeamJSON(pid, f.ids["doc@test.hush"])); r.status >= 300 {
+				t.Errorf("first care team: %d %s", r.status, r.body)
+			}
+			f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "final", "intake visit")))
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := sweepLike(t, f); err != nil {
+		t.Errorf("a write after the state check fails: %v", err)
+	}
+	f.shutdown()
+	cl = f.open()
+	planted, pending, err := cl.CanaryCount(context.Background())
+	cl.Close()
+	t.Logf("canaries planted %d, pending %d (%v)", planted, pending, err)
+	if err := f.serveOrRefuse(); err != nil {
+		t.Fatalf("the untampered clinic refused to start: %v", err)
+	}
+	f.must(201, f.do("desk@test.hush", "POST", "/fhir/R4/Patient", patientJSON("After", "Aapo", makeHETU(20, 3, 1991, 777), "+358401009999")))
+	if hook.anyIntegrity(500 * time.Millisecond) {
+		t.Errorf("integrity alert on an untampered clinic")
+	}
+	f.shutdown()
+	if ev := integrityEvents(t, f); len(ev) > 0 {
+		t.Errorf("integrity alerts on an untampered clinic: %v", ev)
+	}
+}
+
+// syncBuf is a goroutine-safe output buffer.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRedRound3DemoNoFalseAlarm: hush demo builds a clinic through the
+// API's code paths and serves it; stopped and opened again (as the
+// operator would, with its KEK), it opens without an integrity alert and
+// the server starts on it.
+func TestRedRound3DemoNoFalseAlarm(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	var out syncBuf
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- cli.Run(ctx, []string{"demo", "--patients", "6", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--keep"},
+			cli.Env{Getenv: func(string) string { return "" }, Stdout: &out, Stderr: io.Discard})
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "serving ") && time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("demo ended: %v\n%s", err, out.String())
+		default:
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(tmp, "hush-demo-*"))
+	if len(dirs) != 1 {
+		t.Fatalf("demo dirs %v", dirs)
+	}
+	f := &fixture{t: t, root: dirs[0], data: filepath.Join(dirs[0], "data"), kek: filepath.Join(dirs[0], "keys", "hush.kek")}
+	if err := f.serveOrRefuse(); err != nil {
+		t.Fatalf("the demo clinic refuses to start again: %v", err)
+	}
+	f.shutdown()
+	if ev := integrityEvents(t, f); len(ev) > 0 {
+		t.Errorf("integrity alerts on the demo clinic: %v", ev)
 	}
 }
