@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -555,5 +556,93 @@ func TestRedRound3DemoNoFalseAlarm(t *testing.T) {
 	f.shutdown()
 	if ev := integrityEvents(t, f); len(ev) > 0 {
 		t.Errorf("integrity alerts on the demo clinic: %v", ev)
+	}
+}
+
+// oldHush builds the hush command as it was before the integrity MACs
+// (the parent of caf6207, which added migration 0012) into dir.
+func oldHush(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds an older hush")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.Mkdir(src, 0o700)
+	arch := exec.Command("sh", "-c", "cd \"$(git rev-parse --show-toplevel)\" && git archive caf6207~1 | tar -x -C "+src)
+	if out, err := arch.CombinedOutput(); err != nil {
+		t.Skipf("no git history here: %v %s", err, out)
+	}
+	bin := filepath.Join(dir, "hush-old")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/hush")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Skipf("the old hush does not build: %v %s", err, out)
+	}
+	return bin
+}
+
+// TestRedRound3UpgradeAfterWrongKEK: the upgrade to the integrity MACs.
+// The operator installs the new Hush and starts it once with the wrong
+// --kek-file (a typo, the test clinic's key): Open applies the
+// migrations, then refuses the key. Started again with the right key, the
+// stamping no longer runs (this process did not apply 0012), the digest
+// is missing, and the untampered clinic refuses to start with an
+// integrity alert — a clinic taken offline by a typo.
+func TestRedRound3UpgradeAfterWrongKEK(t *testing.T) {
+	bin := oldHush(t)
+	root := t.TempDir()
+	data, kek, pw := filepath.Join(root, "data"), filepath.Join(root, "keys", "hush.kek"), filepath.Join(root, "pw")
+	os.MkdirAll(filepath.Dir(kek), 0o700)
+	os.WriteFile(pw, []byte(testPassword+"\n"), 0o600)
+	old := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("old hush %v: %v %s", args, err, out)
+		}
+	}
+	old("init", "--data", data, "--kek-file", kek, "--clinic", "Old Clinic", "--admin", "admin@test.hush", "--password-file", pw, "--shares-dir", filepath.Join(root, "shares"), "--canaries", "0")
+	old("user", "add", "--data", data, "--kek-file", kek, "--email", "doc@test.hush", "--name", "Doc", "--role", "clinician", "--password-file", pw)
+
+	other := newFixture(t) // another clinic: its key file is the wrong one here
+	f := &fixture{t: t, root: root, data: data, kek: other.kek, tokens: map[string]string{}, ids: map[string]string{}}
+	if err := f.serveOrRefuse(); err == nil {
+		f.shutdown()
+		t.Fatal("the wrong key file was accepted")
+	}
+	f.kek = kek
+	if err := f.serveOrRefuse(); err != nil {
+		t.Fatalf("after one start with the wrong key file, the untampered upgraded clinic refuses to start: %v", err)
+	}
+	f.shutdown()
+	if ev := integrityEvents(t, f); len(ev) > 0 {
+		t.Errorf("integrity alerts on an untampered upgraded clinic: %v", ev)
+	}
+}
+
+// TestRedRound3UpgradeControl: the same upgrade with the right key file
+// from the start (the control for TestRedRound3UpgradeAfterWrongKEK).
+func TestRedRound3UpgradeControl(t *testing.T) {
+	bin := oldHush(t)
+	root := t.TempDir()
+	data, kek, pw := filepath.Join(root, "data"), filepath.Join(root, "keys", "hush.kek"), filepath.Join(root, "pw")
+	os.MkdirAll(filepath.Dir(kek), 0o700)
+	os.WriteFile(pw, []byte(testPassword+"\n"), 0o600)
+	for _, args := range [][]string{
+		{"init", "--data", data, "--kek-file", kek, "--clinic", "Old Clinic", "--admin", "admin@test.hush", "--password-file", pw, "--shares-dir", filepath.Join(root, "shares"), "--canaries", "0"},
+		{"user", "add", "--data", data, "--kek-file", kek, "--email", "doc@test.hush", "--name", "Doc", "--role", "clinician", "--password-file", pw},
+	} {
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("old hush %v: %v %s", args, err, out)
+		}
+	}
+	f := &fixture{t: t, root: root, data: data, kek: kek, tokens: map[string]string{}, ids: map[string]string{}}
+	if err := f.serveOrRefuse(); err != nil {
+		t.Fatalf("the upgraded clinic refuses to start: %v", err)
+	}
+	f.shutdown()
+	if ev := integrityEvents(t, f); len(ev) > 0 {
+		t.Errorf("integrity alerts on an untampered upgraded clinic: %v", ev)
 	}
 }
