@@ -8,8 +8,11 @@ package cli_test
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -641,6 +644,125 @@ func TestRedRound3UpgradeControl(t *testing.T) {
 	if err := f.serveOrRefuse(); err != nil {
 		t.Fatalf("the upgraded clinic refuses to start: %v", err)
 	}
+	f.shutdown()
+	if ev := integrityEvents(t, f); len(ev) > 0 {
+		t.Errorf("integrity alerts on an untampered upgraded clinic: %v", ev)
+	}
+}
+
+// TestRedRound3UpgradeRichClinic: a clinic used by the old Hush (patients,
+// notes, care teams, canaries, tokens created and revoked, a deactivated
+// clinician) is upgraded: it starts without an integrity alert and takes
+// writes.
+func TestRedRound3UpgradeRichClinic(t *testing.T) {
+	bin := oldHush(t)
+	root := t.TempDir()
+	data, kek, pw := filepath.Join(root, "data"), filepath.Join(root, "keys", "hush.kek"), filepath.Join(root, "pw")
+	os.MkdirAll(filepath.Dir(kek), 0o700)
+	os.WriteFile(pw, []byte(testPassword+"\n"), 0o600)
+	old := func(args ...string) string {
+		t.Helper()
+		full := append([]string{args[0]}, args[1:]...)
+		if args[0] != "init" {
+			full = append([]string{args[0], args[1], "--data", data, "--kek-file", kek}, args[2:]...)
+		}
+		out, err := exec.Command(bin, full...).Output()
+		if err != nil {
+			t.Fatalf("old hush %v: %v %s", full, err, out)
+		}
+		return string(out)
+	}
+	old("init", "--data", data, "--kek-file", kek, "--clinic", "Old Clinic", "--admin", "admin@test.hush", "--password-file", pw, "--shares-dir", filepath.Join(root, "shares"))
+	tokens := map[string]string{}
+	for _, u := range []string{"doc", "doc2", "gone", "desk"} {
+		role := "clinician"
+		if u == "desk" {
+			role = "reception"
+		}
+		old("user", "add", "--email", u+"@test.hush", "--name", u, "--role", role, "--password-file", pw)
+		tokens[u] = strings.TrimSpace(old("token", "create", "--email", u+"@test.hush", "--password-file", pw))
+	}
+	cmd := exec.Command(bin, "serve", "--data", data, "--kek-file", kek, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		var acc string
+		for {
+			n, err := stdout.Read(buf)
+			acc += string(buf[:n])
+			if i := strings.Index(acc, "serving "); i >= 0 {
+				if j := strings.IndexByte(acc[i:], '\n'); j >= 0 {
+					line <- strings.TrimPrefix(acc[i:i+j], "serving ")
+					io.Copy(io.Discard, stdout)
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var base string
+	select {
+	case base = <-line:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("old server did not start")
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	do := func(who, method, path string, body any) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(mustJSON(body)))
+		req.Header.Set("Content-Type", "application/fhir+json")
+		req.Header.Set("Authorization", "Bearer "+tokens[who])
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		json.Unmarshal(b, &m)
+		if resp.StatusCode >= 300 {
+			t.Fatalf("old server %s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+		return m
+	}
+	ids := map[string]string{}
+	for _, u := range []string{"doc", "doc2", "gone"} {
+		out := old("user", "list")
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, u+"@test.hush") {
+				ids[u] = strings.Fields(l)[0]
+			}
+		}
+	}
+	var pids []string
+	for i := 0; i < 4; i++ {
+		p := do("doc", "POST", "/fhir/R4/Patient", patientJSON("Old", fmt.Sprintf("O%d", i), makeHETU(2+i, 6, 1970, 600+i), "+358401110000", ids["doc"]))
+		pid := p["id"].(string)
+		pids = append(pids, pid)
+		do("doc", "PUT", "/fhir/R4/CareTeam/"+pid, careTeamJSON(pid, ids["doc"], ids["doc2"], ids["gone"]))
+		do("doc", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "final", "old note"))
+	}
+	do("desk", "POST", "/fhir/R4/Patient", patientJSON("Intake", "Iida", makeHETU(9, 6, 1970, 699), "+358401110009", ids["doc2"]))
+	cmd.Process.Kill()
+	cmd.Wait()
+	old("user", "deactivate", "--email", "gone@test.hush")
+	id, _ := tokenParts(t, tokens["doc2"])
+	old("token", "revoke", "--id", id)
+
+	f := &fixture{t: t, root: root, data: data, kek: kek, pwFile: pw, tokens: tokens, ids: ids}
+	if err := f.serveOrRefuse(); err != nil {
+		t.Fatalf("the upgraded clinic refuses to start: %v", err)
+	}
+	f.tokens = map[string]string{"doc@test.hush": tokens["doc"]}
+	f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pids[0], "SOAP", "final", "new note")))
+	f.must(200, f.do("doc@test.hush", "PUT", "/fhir/R4/CareTeam/"+pids[1], careTeamJSON(pids[1], ids["doc"])))
 	f.shutdown()
 	if ev := integrityEvents(t, f); len(ev) > 0 {
 		t.Errorf("integrity alerts on an untampered upgraded clinic: %v", ev)
