@@ -28,6 +28,7 @@ import (
 	"github.com/hushepr/hush/internal/clinic"
 	"github.com/hushepr/hush/internal/hush"
 	"github.com/hushepr/hush/internal/measures"
+	"github.com/hushepr/hush/internal/seal"
 	"github.com/hushepr/hush/internal/store"
 )
 
@@ -766,5 +767,53 @@ func TestRedRound3UpgradeRichClinic(t *testing.T) {
 	f.shutdown()
 	if ev := integrityEvents(t, f); len(ev) > 0 {
 		t.Errorf("integrity alerts on an untampered upgraded clinic: %v", ev)
+	}
+}
+
+// TestRedRound3UpgradeConcurrentOpen: the first start of the new Hush on
+// an old clinic, while a second command (hush token list, a backup) opens
+// it too: the second process sees migration 0012 applied by the first but
+// not yet stamped, finds no digest, raises integrity.state and refuses.
+// Both should open (or the second wait), with no integrity alert.
+func TestRedRound3UpgradeConcurrentOpen(t *testing.T) {
+	bin := oldHush(t)
+	var failures []string
+	for round := 0; round < 6 && len(failures) == 0; round++ {
+		root := t.TempDir()
+		data, kekFile, pw := filepath.Join(root, "data"), filepath.Join(root, "keys", "hush.kek"), filepath.Join(root, "pw")
+		os.MkdirAll(filepath.Dir(kekFile), 0o700)
+		os.WriteFile(pw, []byte(testPassword+"\n"), 0o600)
+		if out, err := exec.Command(bin, "init", "--data", data, "--kek-file", kekFile, "--clinic", "Old Clinic", "--admin", "admin@test.hush", "--password-file", pw, "--shares-dir", filepath.Join(root, "shares"), "--canaries", "0").CombinedOutput(); err != nil {
+			t.Fatalf("old init: %v %s", err, out)
+		}
+		kek, err := seal.LoadKEKFile(kekFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for i := 0; i < 3; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				time.Sleep(time.Duration(i) * 5 * time.Millisecond)
+				cl, err := clinic.Open(context.Background(), data, kek)
+				if err != nil {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("round %d process %d: %v", round, i, err))
+					mu.Unlock()
+					return
+				}
+				cl.Close()
+			}(i)
+		}
+		wg.Wait()
+		f := &fixture{t: t, root: root, data: data, kek: kekFile}
+		if ev := integrityEvents(t, f); len(ev) > 0 {
+			failures = append(failures, fmt.Sprintf("round %d: integrity alerts %v", round, ev))
+		}
+	}
+	for _, e := range failures {
+		t.Errorf("concurrent first opens of an untampered upgraded clinic: %s", e)
 	}
 }
