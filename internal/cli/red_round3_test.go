@@ -778,7 +778,7 @@ func TestRedRound3UpgradeRichClinic(t *testing.T) {
 func TestRedRound3UpgradeConcurrentOpen(t *testing.T) {
 	bin := oldHush(t)
 	var failures []string
-	for round := 0; round < 6 && len(failures) == 0; round++ {
+	for round := 0; round < 10 && len(failures) == 0; round++ {
 		root := t.TempDir()
 		data, kekFile, pw := filepath.Join(root, "data"), filepath.Join(root, "keys", "hush.kek"), filepath.Join(root, "pw")
 		os.MkdirAll(filepath.Dir(kekFile), 0o700)
@@ -792,11 +792,11 @@ func TestRedRound3UpgradeConcurrentOpen(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		var mu sync.Mutex
-		for i := 0; i < 3; i++ {
+		for i := 0; i < 5; i++ {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				time.Sleep(time.Duration(i) * 5 * time.Millisecond)
+				time.Sleep(time.Duration(i*(1+round%4)) * time.Millisecond)
 				cl, err := clinic.Open(context.Background(), data, kek)
 				if err != nil {
 					mu.Lock()
