@@ -48,10 +48,6 @@ import (
 
 const metaRecoveryPublicMAC = "recovery_public_key_mac"
 
-// integrityMigration made room for the integrity MACs; the process that
-// applies it stamps what is there, once.
-const integrityMigration = "0012_security_state.sql"
-
 // errIntegrity refuses to use security state that fails its MAC.
 var errIntegrity = hush.Errorf(hush.EINTERNAL, "stored security state failed its integrity check; the clinic's administrators have been alerted")
 
@@ -80,8 +76,16 @@ func (c *Clinic) pubKeyMAC(userID string, role hush.Role, gen int64, pub []byte)
 func (c *Clinic) userStateAD(r store.UserRow, gen int64, factors []byte) []byte {
 	pk := sha256.Sum256(r.PublicKey)
 	return seal.AD("hush user state v1", c.id, r.ID, r.Role, r.PatientID, b01(r.Active), nullInt(r.DeactivatedAt), nullInt(r.FrozenAt),
-		b01(r.MustChange), string(factors), strconv.FormatInt(r.KeyGen, 10), string(pk[:]),
+		b01(r.MustChange), string(factors), strconv.FormatInt(r.KeyGen, 10), string(pk[:]), string(pwHash(r)),
 		string(r.PublicKeyMAC), string(r.EmailIndex), strconv.FormatInt(gen, 10))
+}
+
+// pwHash binds the password material (salt, verifier, sealed key) to the
+// account's state: an old password's material put back in the file does
+// not verify.
+func pwHash(r store.UserRow) []byte {
+	h := sha256.Sum256(seal.AD("hush user password v1", string(r.PwSalt), string(r.PwVerifier), string(r.PwKey)))
+	return h[:]
 }
 
 // factorsHash hashes the second factors' stored material (the TOTP row,
@@ -386,11 +390,36 @@ func (c *Clinic) recoveryKeyMAC(pub []byte) []byte {
 // integrity MACs existed, once, and verifies the recovery public key. The
 // stamping is an audit event; after it, an unstamped row is a failure.
 func (c *Clinic) checkIntegrity(ctx context.Context) error {
-	// The stamping runs only in the process that applied the migration
-	// that made room for the MACs: nothing in the file (a clear column, a
-	// missing row) can make it run again.
-	upgraded := !c.db.Migrated(integrityMigration)
+	// The stamping runs once: when there is no state digest yet and the
+	// audit log, read from its hashed records (never its clear columns),
+	// holds no earlier stamping or anchor. A writer who deletes the digest
+	// or undoes the migration cannot make it run again; a process that
+	// stopped between the migration and the stamping (a wrong key file, a
+	// crash, another process that got the write lock first) leaves nothing
+	// behind that looks like tampering. All of it under the write lock.
 	err := c.db.ReadWrite(ctx, func(tx *store.Tx) error {
+		upgraded := true
+		if _, err := tx.Meta(metaStateDigest); isNotFound(err) {
+			stamped := false
+			if err := c.audit.ScanFrom(tx, 0, func(ev audit.Event) error {
+				if ev.Action == audit.ActIntegrityUpgrade || ev.Action == audit.ActStateAnchor {
+					stamped = true
+				}
+				return nil
+			}); err != nil && hush.ErrorCode(err) != hush.EINTERNAL {
+				return err
+			} else if err != nil {
+				stamped = true // a log that does not match its hashes is no first time either
+			}
+			if stamped {
+				c.integrityAlert("state", "")
+				c.stateBad.Store(true)
+				return nil
+			}
+			upgraded = false
+		} else if err != nil {
+			return err
+		}
 		pub := c.recoveryPub.Bytes()
 		mac, err := tx.Meta(metaRecoveryPublicMAC)
 		switch {
@@ -411,26 +440,7 @@ func (c *Clinic) checkIntegrity(ctx context.Context) error {
 			}
 			return err
 		}
-		// The one-time upgrade. The migration ran in this process, but a
-		// writer could have undone its columns and its schema_migrations
-		// row to make it run again: if the log (read from its hashed
-		// records) shows any stamping or anchor, this is not a first time.
-		stamped := false
-		if err := c.audit.ScanFrom(tx, 0, func(ev audit.Event) error {
-			if ev.Action == audit.ActIntegrityUpgrade || ev.Action == audit.ActStateAnchor {
-				stamped = true
-			}
-			return nil
-		}); err != nil && hush.ErrorCode(err) != hush.EINTERNAL {
-			return err
-		} else if err != nil {
-			stamped = true // a log that does not match its hashes is no first time either
-		}
-		if stamped {
-			c.integrityAlert("state", "")
-			c.stateBad.Store(true)
-			return nil
-		}
+		// The one-time upgrade.
 		if isNotFound(err) {
 			if err := tx.PutMeta(metaRecoveryPublicMAC, c.recoveryKeyMAC(pub)); err != nil {
 				return err

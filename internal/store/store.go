@@ -47,14 +47,7 @@ type DB struct {
 
 	mu    sync.Mutex
 	stmts map[*sql.DB]map[string]*sql.Stmt // hot statements, prepared once per pool
-
-	migrated map[string]bool // migrations this process applied at open
 }
-
-// Migrated reports whether this process applied the named migration when
-// it opened the database (a one-time upgrade step runs only then: a
-// database writer cannot make a migration run again).
-func (db *DB) Migrated(name string) bool { return db.migrated[name] }
 
 // Tx is a transaction. Queries run through it.
 type Tx struct {
@@ -245,10 +238,6 @@ func (db *DB) migrate(ctx context.Context) error {
 			if _, err := tx.tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, strftime('%s','now'))`, name); err != nil {
 				return err
 			}
-			if db.migrated == nil {
-				db.migrated = map[string]bool{}
-			}
-			db.migrated[strings.TrimPrefix(name, "migrations/")] = true
 		}
 		return nil
 	})
