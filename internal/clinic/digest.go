@@ -48,7 +48,7 @@ const metaStateDigest = "state_digest"
 type stateDigest struct {
 	heads [32]byte
 	small [32]byte
-	pos   int64 // the audit index of the anchor event of the seal
+	pos   int64 // the audit index of the newest anchor event (a seal's, or a head's)
 }
 
 // digestAnchor is the Entity of the audit event each seal of the digest
@@ -236,12 +236,14 @@ func (c *Clinic) checkDigest(tx *store.Tx) error {
 		c.integrityAlert("state", "")
 		return errIntegrity
 	}
-	// The digest must be the newest sealed: its own anchor is in the log at
-	// its index, and no later seal's anchor is (read from the hashed
-	// records, each checked against its leaf hash).
+	// The digest must be the newest: the anchor it names is in the log at
+	// its index, and no later anchor is (read from the hashed records, each
+	// checked against its leaf hash).
 	first, stale := true, false
 	err = c.audit.ScanFrom(tx, d.pos, func(ev audit.Event) error {
-		isAnchor := ev.Action == audit.ActStateAnchor && ev.Entity == digestAnchor
+		// Every change of the state appends an anchor and the digest names
+		// the newest: a later one means this digest is an older one.
+		isAnchor := ev.Action == audit.ActStateAnchor
 		if first {
 			first = false
 			if ev.Index != d.pos || !isAnchor {
@@ -326,8 +328,9 @@ func (c *Clinic) writeTx(ctx context.Context, fn func(*store.Tx) error) error {
 }
 
 // moveHead updates the records part when a head goes from generation old
-// (0: new head) to new.
-func (c *Clinic) moveHead(tx *store.Tx, patientID string, old, new int64) error {
+// (0: new head) to new, and names the head's anchor event as the digest's
+// position (a head changes outside writeTx too: note versions).
+func (c *Clinic) moveHead(tx *store.Tx, patientID string, old, new int64, anchor int64) error {
 	if !c.digestReady.Load() {
 		return nil
 	}
@@ -339,6 +342,7 @@ func (c *Clinic) moveHead(tx *store.Tx, patientID string, old, new int64) error 
 		d.heads = addElem(d.heads, c.elemHash(headElem(patientID, old)), -1)
 	}
 	d.heads = addElem(d.heads, c.elemHash(headElem(patientID, new)), 1)
+	d.pos = anchor // the head's own anchor: no anchor after the digest's position
 	return c.storeDigest(tx, d)
 }
 

@@ -149,9 +149,14 @@ func (c *Clinic) stampUser(tx *store.Tx, userID string) error {
 // anchor appends the audit event that fixes a security state's newest
 // generation in the log.
 func (c *Clinic) anchor(tx *store.Tx, what, id string, gen int64) error {
-	_, err := c.audit.AppendTx(tx, audit.Event{Time: c.now(), ActorID: audit.ActorTripwire, ActorRole: "system", Action: audit.ActStateAnchor,
-		Entity: what + ":" + id + ":" + strconv.FormatInt(gen, 10), Purpose: audit.PurposeSecurity, Outcome: audit.OutcomeSuccess})
+	_, err := c.anchorAt(tx, what, id, gen)
 	return err
+}
+
+// anchorAt is anchor, returning the event's index.
+func (c *Clinic) anchorAt(tx *store.Tx, what, id string, gen int64) (int64, error) {
+	return c.audit.AppendTx(tx, audit.Event{Time: c.now(), ActorID: audit.ActorTripwire, ActorRole: "system", Action: audit.ActStateAnchor,
+		Entity: what + ":" + id + ":" + strconv.FormatInt(gen, 10), Purpose: audit.PurposeSecurity, Outcome: audit.OutcomeSuccess})
 }
 
 // checkAnchors compares every user row and record head with the newest
@@ -376,10 +381,11 @@ func (c *Clinic) putHead(tx *store.Tx, patientID string, epoch int, waiting *boo
 	if err := tx.PutRecordHead(h); err != nil {
 		return err
 	}
-	if err := c.moveHead(tx, patientID, h.Gen-1, h.Gen); err != nil {
+	idx, err := c.anchorAt(tx, "record", patientID, h.Gen)
+	if err != nil {
 		return err
 	}
-	return c.anchor(tx, "record", patientID, h.Gen)
+	return c.moveHead(tx, patientID, h.Gen-1, h.Gen, idx)
 }
 
 func (c *Clinic) recoveryKeyMAC(pub []byte) []byte {

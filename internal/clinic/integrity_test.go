@@ -194,3 +194,56 @@ func TestAddElem(t *testing.T) {
 		}
 	}
 }
+
+// TestNoteRollbackWithDigest: a note's newest version deleted in the file,
+// with the record's head and the state digest put back as they were before
+// it (so head, content count and digest agree), is found out by the later
+// anchor in the audit log: the clinic refuses to open.
+func TestNoteRollbackWithDigest(t *testing.T) {
+	e := newEnv(t)
+	a := e.user("doc@x.fi", hush.RoleClinician)
+	p, err := e.c.CreatePatient(as(a), hush.Patient{Family: "Palautus", BirthDate: "1985-01-01"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.c.CreateNote(as(a), p.ID, NoteInput{Kind: hush.KindSOAP, Status: hush.StatusSigned, Text: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(e.dir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var head, digest []byte
+	var gen, content int64
+	if err := db.QueryRow(`SELECT mac, gen, content FROM record_heads WHERE patient_id = ?`, p.ID).Scan(&head, &gen, &content); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT value FROM meta WHERE key = 'state_digest'`).Scan(&digest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.UpdateNote(as(a), n.ID, n.Version, NoteInput{Kind: hush.KindSOAP, Status: hush.StatusAmended, Text: "corrected"}); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Close()
+	for _, q := range []string{
+		`DROP TRIGGER notes_no_delete`,
+		`DELETE FROM notes WHERE id = '` + n.ID + `' AND version = 2`,
+		`CREATE TRIGGER notes_no_delete BEFORE DELETE ON notes BEGIN SELECT RAISE(ABORT, 'note versions are append-only'); END`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`UPDATE record_heads SET mac = ?, gen = ?, content = ? WHERE patient_id = ?`, head, gen, content, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE meta SET value = ? WHERE key = 'state_digest'`, digest); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Open(e.ctx, e.dir, e.kek); err == nil {
+		c.Close()
+		t.Fatal("the clinic opened with a note version, its head and the digest rolled back together")
+	}
+}
