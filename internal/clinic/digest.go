@@ -301,30 +301,45 @@ func (c *Clinic) writeTx(ctx context.Context, fn func(*store.Tx) error) error {
 		if !c.digestReady.Load() {
 			return fn(tx)
 		}
-		d, err := c.loadDigest(tx)
-		if err != nil {
+		if err := c.guardSmall(tx); err != nil {
 			return err
-		}
-		small, err := c.smallSum(tx)
-		if err != nil {
-			return err
-		}
-		if small != d.small {
-			c.integrityAlert("state", "")
-			return errIntegrity
 		}
 		if err := fn(tx); err != nil {
 			return err
 		}
-		// fn may have moved the records part (putHead): read it again.
-		if d, err = c.loadDigest(tx); err != nil {
-			return err
-		}
-		if d.small, err = c.smallSum(tx); err != nil {
-			return err
-		}
-		return c.sealDigest(tx, d)
+		return c.resealSmall(tx)
 	})
+}
+
+// guardSmall checks that the small part of the digest still matches the
+// file: nothing was changed outside Hush since the last write.
+func (c *Clinic) guardSmall(tx *store.Tx) error {
+	d, err := c.loadDigest(tx)
+	if err != nil {
+		return err
+	}
+	small, err := c.smallSum(tx)
+	if err != nil {
+		return err
+	}
+	if small != d.small {
+		c.integrityAlert("state", "")
+		return errIntegrity
+	}
+	return nil
+}
+
+// resealSmall seals the state a write left (the records part as the write
+// moved it, the small part rescanned).
+func (c *Clinic) resealSmall(tx *store.Tx) error {
+	d, err := c.loadDigest(tx)
+	if err != nil {
+		return err
+	}
+	if d.small, err = c.smallSum(tx); err != nil {
+		return err
+	}
+	return c.sealDigest(tx, d)
 }
 
 // moveHead updates the records part when a head goes from generation old
@@ -354,28 +369,13 @@ func (c *Clinic) freezeTx(ctx context.Context, fn func(*store.Tx) error) error {
 		if !c.digestReady.Load() || c.stateBad.Load() {
 			return fn(tx)
 		}
-		d, err := c.loadDigest(tx)
-		if err != nil {
-			return fn(tx)
-		}
-		small, err := c.smallSum(tx)
-		if err != nil {
-			return err
-		}
-		if small != d.small {
-			c.integrityAlert("state", "")
-			return fn(tx)
+		if err := c.guardSmall(tx); err != nil {
+			return fn(tx) // frozen all the same; not resealed, the mismatch stays seen
 		}
 		if err := fn(tx); err != nil {
 			return err
 		}
-		if d, err = c.loadDigest(tx); err != nil {
-			return err
-		}
-		if d.small, err = c.smallSum(tx); err != nil {
-			return err
-		}
-		return c.sealDigest(tx, d)
+		return c.resealSmall(tx)
 	})
 }
 
