@@ -31,11 +31,9 @@ type UserRow struct {
 	KeyGen        int64         // the generation of the user's key pair (1, 2, ...)
 	StateGen      int64         // how many times the security state changed
 	StateMAC      []byte        // authenticates the security state (nil: not yet stamped)
-	// Read-only, computed from other tables: the second factors enrolled.
-	HasTOTP      bool
-	SecurityKeys int
-	UsedCodes    int    // recovery codes spent
-	Factors      []byte // the factors' hash stamped with the state (users.factors)
+	// Read-only, computed from other tables: whether TOTP is enrolled.
+	HasTOTP bool
+	Factors []byte // the factors' hash stamped with the state (users.factors)
 	// FactorMaterial is the second factors' stored material as it is now
 	// (read-only, from user_mfa, recovery_codes and security_keys).
 	FactorMaterial string
@@ -155,8 +153,6 @@ func (t *Tx) Meta(key string) ([]byte, error) {
 const userCols = `id, role, coalesce(patient_id, ''), active, email_index, profile, public_key, public_key_mac, pw_salt, pw_verifier, pw_key, created_at, deactivated_at, frozen_at,
 	must_change, key_gen, state_gen, state_mac,
 	EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = users.id),
-	(SELECT count(*) FROM security_keys k WHERE k.user_id = users.id),
-	(SELECT count(*) FROM recovery_codes c WHERE c.user_id = users.id AND c.used_at IS NOT NULL),
 	factors,
 	coalesce((SELECT hex(totp_sealed) || ':' || last_step FROM user_mfa m WHERE m.user_id = users.id), '') || '|' ||
 	coalesce((SELECT group_concat(hex(code_mac) || ':' || coalesce(used_at, '-'), ',') FROM recovery_codes c WHERE c.user_id = users.id), '') || '|' ||
@@ -165,7 +161,7 @@ const userCols = `id, role, coalesce(patient_id, ''), active, email_index, profi
 func scanUser(s scanner) (UserRow, error) {
 	var u UserRow
 	err := s.Scan(&u.ID, &u.Role, &u.PatientID, &u.Active, &u.EmailIndex, &u.Profile, &u.PublicKey, &u.PublicKeyMAC, &u.PwSalt, &u.PwVerifier, &u.PwKey, &u.CreatedAt, &u.DeactivatedAt, &u.FrozenAt,
-		&u.MustChange, &u.KeyGen, &u.StateGen, &u.StateMAC, &u.HasTOTP, &u.SecurityKeys, &u.UsedCodes, &u.Factors, &u.FactorMaterial)
+		&u.MustChange, &u.KeyGen, &u.StateGen, &u.StateMAC, &u.HasTOTP, &u.Factors, &u.FactorMaterial)
 	return u, err
 }
 
@@ -500,14 +496,6 @@ func (t *Tx) NotesOf(patientID string) ([]NoteRow, error) {
 // AllNotes returns every note version (for tests and integrity checks).
 func (t *Tx) AllNotes() ([]NoteRow, error) {
 	return queryAll(t, scanNote, `SELECT `+noteCols+` FROM notes ORDER BY id, version`)
-}
-
-// MustChange reports whether a user must choose a new password (and get a
-// new key pair) at their next web sign-in.
-func (t *Tx) MustChange(userID string) (bool, error) {
-	var v bool
-	err := t.tx.QueryRow(`SELECT must_change FROM users WHERE id = ?`, userID).Scan(&v)
-	return v, one(err, "user")
 }
 
 // ReplaceUserKeys installs a user's new key pair and password material and
