@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -79,24 +78,13 @@ func NewPostman(cfg Config) (*Postman, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Postman{log: cfg.Logger, retry: append([]time.Duration(nil), cfg.Retry...), timeout: cfg.Timeout}
+	p := &Postman{}
 	var err error
 	if p.m, err = newMailer(cfg, time.Now); err != nil {
 		return nil, err
 	}
-	if p.log == nil {
-		p.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	if len(p.retry) == 0 {
-		p.retry = DefaultRetry()
-	}
-	if p.timeout == 0 {
-		p.timeout = DefaultTimeout
-	}
-	size := cfg.QueueSize
-	if size == 0 {
-		size = DefaultQueueSize
-	}
+	var size int
+	p.log, p.retry, p.timeout, size = cfg.delivery()
 	p.queue = make(chan posted, size)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(1)

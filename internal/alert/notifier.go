@@ -52,25 +52,9 @@ func New(cfg Config) (*Notifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Notifier{
-		log:     cfg.Logger,
-		retry:   append([]time.Duration(nil), cfg.Retry...),
-		timeout: cfg.Timeout,
-		now:     time.Now,
-	}
-	if n.log == nil {
-		n.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	if len(n.retry) == 0 {
-		n.retry = DefaultRetry()
-	}
-	if n.timeout == 0 {
-		n.timeout = DefaultTimeout
-	}
-	size := cfg.QueueSize
-	if size == 0 {
-		size = DefaultQueueSize
-	}
+	n := &Notifier{now: time.Now}
+	var size int
+	n.log, n.retry, n.timeout, size = cfg.delivery()
 
 	// Syslog first: it is the only channel that can fail to open, and
 	// nothing has started yet that would need stopping.
@@ -231,4 +215,23 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // attrs identifies a in the operator's log: ids and kinds, no summary.
 func attrs(a Alert) []any {
 	return []any{"alert_id", a.ID, "kind", a.Kind, "severity", string(a.Severity), "audit_index", a.AuditIndex}
+}
+
+// delivery returns the logger, retry schedule, per-attempt timeout and
+// queue size of cfg, with the defaults for what it leaves unset.
+func (cfg Config) delivery() (log *slog.Logger, retry []time.Duration, timeout time.Duration, size int) {
+	log, retry, timeout, size = cfg.Logger, append([]time.Duration(nil), cfg.Retry...), cfg.Timeout, cfg.QueueSize
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if len(retry) == 0 {
+		retry = DefaultRetry()
+	}
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	if size == 0 {
+		size = DefaultQueueSize
+	}
+	return log, retry, timeout, size
 }
