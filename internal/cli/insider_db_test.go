@@ -143,21 +143,19 @@ func TestInsiderRecoveryKeySwap(t *testing.T) {
 	}
 }
 
-// TestInsiderEpochRollback: deleting a record's newest key epoch (and its
-// grants), so that new notes would be sealed under an older epoch that a
-// removed clinician still holds, is noticed: the write is refused and
-// alerted, and no note reaches the older epoch.
-func TestInsiderEpochRollback(t *testing.T) {
-	f := newFixture(t, "doc@test.hush=clinician", "doc2@test.hush=clinician")
-	hook := alertsToWebhook(t, f)
+// epochTwoPatient registers a patient of doc's (with a note, when note is
+// not empty), then has doc2 join the care team and leave it: epoch 2 is
+// sealed to doc alone, and doc2 keeps its grant to epoch 1 only. The
+// server is stopped when it returns.
+func epochTwoPatient(t *testing.T, f *fixture, note string) string {
+	t.Helper()
 	f.serve()
 	p := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Rollback", "Riikka", makeHETU(3, 4, 1980, 123), "+358401111111")))
 	pid := p["id"].(string)
-	f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", "before the rollback")))
+	if note != "" {
+		f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/DocumentReference", noteJSON(pid, "SOAP", "preliminary", note)))
+	}
 	f.shutdown()
-
-	// doc2 joins and is removed: epoch 2 is sealed to doc alone, and doc2
-	// keeps its grant to epoch 1 only.
 	cl := f.open()
 	ctx := signedIn(t, cl, "doc@test.hush")
 	if _, err := cl.SetCareTeam(ctx, pid, []string{f.ids["doc@test.hush"], f.ids["doc2@test.hush"]}); err != nil {
@@ -167,6 +165,17 @@ func TestInsiderEpochRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Close()
+	return pid
+}
+
+// TestInsiderEpochRollback: deleting a record's newest key epoch (and its
+// grants), so that new notes would be sealed under an older epoch that a
+// removed clinician still holds, is noticed: the write is refused and
+// alerted, and no note reaches the older epoch.
+func TestInsiderEpochRollback(t *testing.T) {
+	f := newFixture(t, "doc@test.hush=clinician", "doc2@test.hush=clinician")
+	hook := alertsToWebhook(t, f)
+	pid := epochTwoPatient(t, f, "before the rollback")
 
 	// The attack: put epoch 1 back as the newest (and give doc2 a grant to
 	// epoch 1 again, as an old copy would have it — not needed for the

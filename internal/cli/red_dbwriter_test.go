@@ -424,19 +424,7 @@ func TestRedDbwriterRecoveryCodeReused(t *testing.T) {
 func TestRedDbwriterEpochRollbackRestamped(t *testing.T) {
 	f := newFixture(t, "doc@test.hush=clinician", "doc2@test.hush=clinician")
 	alertsToWebhook(t, f)
-	f.serve()
-	p := f.must(201, f.do("doc@test.hush", "POST", "/fhir/R4/Patient", patientJSON("Rollback", "Riikka", makeHETU(3, 4, 1980, 123), "+358401111111")))
-	pid := p["id"].(string)
-	f.shutdown()
-	cl := f.open()
-	ctx := signedIn(t, cl, "doc@test.hush")
-	if _, err := cl.SetCareTeam(ctx, pid, []string{f.ids["doc@test.hush"], f.ids["doc2@test.hush"]}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.SetCareTeam(ctx, pid, []string{f.ids["doc@test.hush"]}); err != nil {
-		t.Fatal(err)
-	}
-	cl.Close()
+	pid := epochTwoPatient(t, f, "")
 
 	f.tamper(
 		`DELETE FROM grants WHERE patient_id = '`+pid+`' AND epoch = 2`,
